@@ -1,0 +1,32 @@
+namespace Drover.Contracts;
+
+/// <summary>Where a job is in its life. The seed's first axis.</summary>
+public enum JobState
+{
+    Queued,
+    Placed,
+    Running,
+    Stopped,
+}
+
+/// <summary>How a job ended; <see cref="Unknown"/> until it stops. The seed's second axis.</summary>
+public enum JobStatus
+{
+    Unknown,
+    Good,
+    Error,
+}
+
+/// <summary>Why a job stopped with <see cref="JobStatus.Error"/>.</summary>
+public enum StopReason
+{
+    ExitCode,
+    TimedOut,
+    Killed,
+    Cancelled,
+    NodeLost,
+    NodeRestarted,
+    PlacementFailed,
+    RetriesExhausted,
+    DependencyFailed,
+}

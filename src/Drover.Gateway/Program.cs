@@ -1,0 +1,2 @@
+// Placeholder until the Gateway service lands.
+return;

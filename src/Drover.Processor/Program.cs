@@ -1,0 +1,2 @@
+// Placeholder until the Processor service lands.
+return;

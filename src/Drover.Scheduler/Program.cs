@@ -1,0 +1,2 @@
+// Placeholder until the Scheduler service lands.
+return;
