@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using Drover.Cli.Dev;
+
+// `drover`: run the whole system on one machine, and talk to a running one.
+var root = new RootCommand("Drover: a distributed job system.")
+{
+    DevCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();
