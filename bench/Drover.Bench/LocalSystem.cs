@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace Drover.Bench;
+
+/// <summary>A running service the benchmark can measure: its name and process (null when it runs elsewhere).</summary>
+internal sealed record Service(string Name, Process? Process);
+
+/// <summary>Where the benchmark sends its calls.</summary>
+internal sealed record Target(string GatewayUrl, string SchedulerUrl, IReadOnlyList<Service> Services);
+
+/// <summary>
+/// The trio as <c>drover dev</c> runs it, but each service in its own process (so that each one's memory can be read),
+/// from the Release build next to this benchmark, on free loopback ports, with a fresh data folder.
+/// </summary>
+internal sealed class LocalSystem : IAsyncDisposable
+{
+    private readonly List<Process> _processes = [];
+    private readonly string _data;
+
+    private LocalSystem(string data, Target target)
+    {
+        _data = data;
+        Target = target;
+    }
+
+    public Target Target { get; private set; }
+
+    public static async Task<LocalSystem> StartAsync(BenchOptions options)
+    {
+        var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
+        var schedulerToken = NewToken();
+        var nodeToken = NewToken();
+        var jobKey = NewToken();
+        var gatewayUrl = $"http://127.0.0.1:{FreePort()}";
+        var schedulerUrl = $"http://127.0.0.1:{FreePort()}";
+        var system = new LocalSystem(data, new Target(gatewayUrl, schedulerUrl, []));
+        var services = new List<Service>();
+
+        services.Add(system.Launch("scheduler", "Drover.Scheduler",
+            "--urls", schedulerUrl,
+            $"--Scheduler:Database={Path.Combine(data, "scheduler.db")}",
+            $"--Scheduler:DataDirectory={Path.Combine(data, "uploads")}",
+            $"--Scheduler:Token={schedulerToken}",
+            $"--Scheduler:NodeToken={nodeToken}",
+            $"--Scheduler:JobTokenKey={jobKey}",
+            $"--Scheduler:PublicUrl={gatewayUrl}",
+            "--Serilog:MinimumLevel:Default=Warning"));
+        await WaitHealthyAsync(schedulerUrl);
+
+        var processorUrls = new List<string>();
+        for (var i = 0; i < options.Processors; i++)
+        {
+            var url = $"http://127.0.0.1:{FreePort()}";
+            processorUrls.Add(url);
+            services.Add(system.Launch($"processor{i}", "Drover.Processor",
+                "--urls", url,
+                $"--Processor:Name=bench{i}",
+                $"--Processor:StateDirectory={Path.Combine(data, $"processor{i}")}",
+                string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={options.SlotsPerProcessor}"),
+                $"--Processor:Token={nodeToken}",
+                $"--Processor:SchedulerUrl={schedulerUrl}",
+                $"--Processor:SchedulerToken={schedulerToken}",
+                "--Serilog:MinimumLevel:Default=Warning"));
+        }
+
+        services.Add(system.Launch("gateway", "Drover.Gateway",
+            "--urls", gatewayUrl,
+            $"--Gateway:SchedulerUrls:0={schedulerUrl}",
+            $"--Gateway:SchedulerToken={schedulerToken}",
+            $"--Gateway:ProcessorUrl={processorUrls[0]}",
+            $"--Gateway:ProcessorToken={nodeToken}",
+            $"--Gateway:NodeToken={nodeToken}",
+            $"--Gateway:JobTokenKey={jobKey}",
+            "--Serilog:MinimumLevel:Default=Warning"));
+
+        foreach (var url in processorUrls.Append(gatewayUrl))
+            await WaitHealthyAsync(url);
+        await WaitForNodesAsync(schedulerUrl, schedulerToken, options.Processors);
+
+        // The benchmark calls the scheduler directly too (to see the gateway's share), so it carries the scheduler's token.
+        system.Target = new Target(gatewayUrl, schedulerUrl, services) { };
+        SchedulerToken = schedulerToken;
+        return system;
+    }
+
+    /// <summary>The token for calls straight to the scheduler (the gateway adds it itself).</summary>
+    public static string? SchedulerToken { get; private set; }
+
+    private Service Launch(string name, string assembly, params string[] args)
+    {
+        var dll = Path.Combine(BuildDirectory(assembly), assembly + ".dll");
+        if (!File.Exists(dll))
+            throw new FileNotFoundException($"{dll} is missing: build the solution in Release first (dotnet build -c Release).");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        var process = Process.Start(start)!;
+        // Drain the services' output so a full pipe never stalls them; show only errors.
+        process.OutputDataReceived += (_, e) => { if (e.Data?.Contains(" ERR ", StringComparison.Ordinal) == true) Console.Error.WriteLine($"[{name}] {e.Data}"); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[{name}] {e.Data}"); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add(process);
+        return new Service(name, process);
+    }
+
+    /// <summary>src/Drover.X/bin/&lt;configuration&gt;/net10.0, the configuration being the benchmark's own.</summary>
+    private static string BuildDirectory(string assembly)
+    {
+        var here = new DirectoryInfo(AppContext.BaseDirectory); // bench/Drover.Bench/bin/<cfg>/net10.0/
+        var configuration = here.Parent!.Name;
+        var root = here;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Scheduler.sln")))
+            root = root.Parent;
+        if (root is null)
+            throw new InvalidOperationException("cannot find the repository root (Scheduler.sln) above " + AppContext.BaseDirectory);
+        return Path.Combine(root.FullName, "src", assembly, "bin", configuration, here.Name);
+    }
+
+    private static async Task WaitHealthyAsync(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await http.GetAsync(url + "/healthz")).IsSuccessStatusCode)
+                    return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{url} did not become healthy");
+    }
+
+    private static async Task WaitForNodesAsync(string schedulerUrl, string token, int count)
+    {
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var nodes = await http.GetFromJsonOrDefaultAsync(schedulerUrl + "/scheduler/nodes/available");
+            if (nodes >= count)
+                return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the scheduler did not see {count} processors");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string NewToken() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _processes)
+        {
+            try
+            {
+                p.Kill(entireProcessTree: true);
+                await p.WaitForExitAsync();
+            }
+            catch (InvalidOperationException) { }
+            p.Dispose();
+        }
+        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,29 @@
+using Drover.Bench;
+
+// drover-bench: measures Drover as a user feels it and prints every figure as name=value (and as JSON).
+//   dotnet run -c Release --project bench/Drover.Bench -- [--quick] [--url http://gateway] [--scheduler-url http://scheduler]
+//                                                       [--processors K] [--only a,b] [--out file.json]
+var options = BenchOptions.Parse(args);
+var report = new Report();
+await using var system = options.GatewayUrl is null ? await LocalSystem.StartAsync(options) : null;
+var target = system?.Target ?? new Target(options.GatewayUrl!, options.SchedulerUrl ?? options.GatewayUrl!, []);
+
+foreach (var scenario in Scenarios.All)
+{
+    if (options.Only.Count > 0 && !options.Only.Contains(scenario.Name))
+        continue;
+    Console.Error.WriteLine($"# {scenario.Name}");
+    try
+    {
+        await scenario.Run(new ScenarioContext(options, target, report));
+    }
+    catch (Exception e) when (e is not OperationCanceledException)
+    {
+        // One broken scenario must not hide the figures of the others; the exit code still says it failed.
+        Console.Error.WriteLine($"# {scenario.Name} failed: {e}");
+        report.Failed(scenario.Name, e.Message);
+    }
+}
+
+await report.WriteJsonAsync(options.OutputFile);
+return report.AnyFailed ? 1 : 0;

@@ -1,0 +1,15 @@
+namespace Drover.Bench;
+
+internal sealed record ScenarioContext(BenchOptions Options, Target Target, Report Report);
+
+internal sealed record Scenario(string Name, Func<ScenarioContext, Task> Run);
+
+/// <summary>Every scenario, in the order they run (memory idle first, before anything has warmed the services up).</summary>
+internal static class Scenarios
+{
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new("memory_idle", c => MemoryScenario.RunAsync(c, "idle")),
+        new("floor", FloorScenario.RunAsync),
+    ];
+}
