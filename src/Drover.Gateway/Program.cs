@@ -1,2 +1,3 @@
-// Placeholder until the Gateway service lands.
-return;
+using Drover.Gateway;
+
+await GatewayApp.Create(args).RunAsync();

@@ -39,15 +39,24 @@ public static class Extensions
     }
 
     /// <summary>Maps the OpenAPI document at <c>/openapi/v1.json</c>, Swagger UI at <c>/swagger</c> and liveness at <c>/healthz</c>.</summary>
-    public static WebApplication MapServiceDefaults(this WebApplication app, string title)
+    public static WebApplication MapServiceDefaults(this WebApplication app, string title) =>
+        app.MapServiceDefaults(title, [("/openapi/v1.json", title)]);
+
+    /// <summary>
+    /// As <see cref="MapServiceDefaults(WebApplication, string)"/>, with Swagger UI listing the given documents (in that
+    /// order, the first shown first): the gateway lists the other services' documents next to its own.
+    /// </summary>
+    public static WebApplication MapServiceDefaults(this WebApplication app, string title, IReadOnlyList<(string Url, string Name)> documents)
     {
         ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(documents);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapOpenApi();
         app.UseSwaggerUI(o =>
         {
-            o.SwaggerEndpoint("/openapi/v1.json", title);
+            foreach (var (url, name) in documents)
+                o.SwaggerEndpoint(url, name);
             o.DocumentTitle = title;
         });
         app.MapHealthChecks("/healthz");

@@ -1,0 +1,90 @@
+using Drover.Gateway.Auth;
+using Drover.Gateway.Health;
+using Drover.Gateway.Limits;
+using Drover.Gateway.Proxy;
+using Drover.ServiceDefaults;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Gateway;
+
+/// <summary>
+/// The gateway: one front door that authenticates callers, limits them, and forwards <c>/scheduler/*</c>,
+/// <c>/processor/*</c> and <c>/nodes/{name}/processor/*</c> upstream with streamed bodies.
+/// </summary>
+public static class GatewayApp
+{
+    public const int DefaultPort = 8080;
+
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.UseDefaultUrl(DefaultPort);
+        builder.AddServiceDefaults("gateway");
+        builder.AddGatewayOptions();
+        builder.Services.AddGatewayAuth();
+        builder.Services.AddCallerRateLimits();
+        builder.Services.AddProxyRoutes();
+        builder.Services.AddNodesProxy();
+        builder.Services.AddHttpClient(NodeDirectory.SchedulerClient, c => c.Timeout = TimeSpan.FromSeconds(5));
+
+        var app = builder.Build();
+        var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+        app.MapServiceDefaults("Drover gateway", ApiDocuments(options));
+        app.UseRequestGuards();
+        app.UseAuthentication();
+        app.UseRateLimiter();
+        app.UseAuthorization();
+        app.MapReverseProxy(proxy => proxy.Use(async (context, next) =>
+        {
+            await next(context);
+            await ForwarderProblems.WriteAsync(context);
+        }));
+        app.MapNodesApi();
+        app.MapReadinessApi();
+        app.AnnounceWhenOpen(options);
+        return app;
+    }
+
+    private static void AddGatewayOptions(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IPostConfigureOptions<GatewayOptions>, GatewayOptionsSetup>();
+        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        // Without keys anyone may do anything, which is only acceptable on this machine's loopback.
+        var open = !builder.Configuration.GetSection($"{GatewayOptions.Section}:Keys").GetChildren().Any();
+        Security.RequireTokenOffLoopback(builder.Configuration, open ? null : "keys", "The gateway (no Gateway:Keys configured)");
+        builder.Services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<GatewayOptions>>((kestrel, gateway) => kestrel.Limits.MaxRequestBodySize = gateway.Value.MaxRequestBodySize);
+    }
+
+    private static void AddGatewayAuth(this IServiceCollection services)
+    {
+        services.AddSingleton<ApiKeyRing>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(GatewayRoles.AccessPolicy, p => p.RequireAuthenticatedUser().AddRequirements(new RouteAccessRequirement()));
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, RouteAccessRequirement>();
+    }
+
+    // The scheduler's document first: it is where a newcomer submits a job.
+    private static List<(string Url, string Name)> ApiDocuments(GatewayOptions options)
+    {
+        var documents = new List<(string, string)> { (ProxyRoutes.SchedulerDocument, "Scheduler") };
+        if (options.ProcessorUrl is not null)
+            documents.Add((ProxyRoutes.ProcessorDocument, "Processor (local node)"));
+        documents.Add(("/openapi/v1.json", "Gateway"));
+        return documents;
+    }
+
+    private static void AnnounceWhenOpen(this WebApplication app, GatewayOptions options)
+    {
+        if (!options.IsOpen)
+            return;
+        app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogWarning(
+            "No API keys are configured (Gateway:Keys): the gateway is OPEN, every caller is admin; it listens on loopback only: {Urls}",
+            string.Join(", ", app.Urls)));
+    }
+}
