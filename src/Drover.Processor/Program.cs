@@ -1,2 +1,3 @@
-// Placeholder until the Processor service lands.
-return;
+using Drover.Processor;
+
+await ProcessorApp.Create(args).RunAsync();

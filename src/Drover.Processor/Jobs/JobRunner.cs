@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using Drover.Contracts;
+using Drover.Processor.Push;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Processor.Jobs;
+
+/// <summary>
+/// Runs a job's commands one after another, each as its own process group, and records how the job ends.
+/// </summary>
+internal sealed partial class JobRunner(
+    SlotGate slots, JobEvents events, IOptions<ProcessorOptions> options, TimeProvider time, ILogger<JobRunner> logger) : IDisposable
+{
+    // How a command is started:  setsid /bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE argv...
+    // - setsid makes the command the leader of a new session and process group (its pid is the group id), so a kill
+    //   reaches everything it started. .NET's Process cannot call setpgid between fork and exec, and util-linux's
+    //   setsid execs in place (no fork: our child is not a group leader), so the pid we get is the group's id.
+    // - The wrapper is a fixed script. The user's argv reaches it only as positional parameters and runs as "$@":
+    //   no word of it is ever parsed by the shell. It points stdout and stderr at the same file descriptor (the
+    //   log, opened for append), so the log has the output in exactly the order the command produced it, which
+    //   copying two pipes could not promise; the output also keeps flowing to the log if the Processor restarts.
+    // - It writes the command's exit code to a file, so a Processor that re-attaches to a command after a restart
+    //   still learns how it ended.
+    private const string Wrapper = "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r";
+
+    private readonly CancellationTokenSource _detach = new();
+    private readonly string _setsid = FindSetsid();
+
+    /// <summary>Starts running a job that holds a slot.</summary>
+    public void Start(Job job) => _ = Task.Run(() => RunAsync(job, 0, null));
+
+    /// <summary>Continues a job found running at start-up whose command still lives.</summary>
+    public void Resume(Job job, RunningCommand attached) => _ = Task.Run(() => RunAsync(job, attached.Index, attached));
+
+    /// <summary>
+    /// The Processor is stopping: let go of every job without touching its files. The commands keep running and a
+    /// new Processor over the same state directory re-attaches to them.
+    /// </summary>
+    public void Detach() => _detach.Cancel();
+
+    public RunningCommand Attach(Job job, ProcessRecord record) =>
+        RunningCommand.Attach(record.Command, record.Pid, record.StartTicks, JobStore.ExitCodePath(job, record.Command), time, _detach.Token);
+
+    private async Task RunAsync(Job job, int first, RunningCommand? attached)
+    {
+        var detach = _detach.Token;
+        var spec = job.Spec!;
+        ITimer? timeout = null;
+        try
+        {
+            if (detach.IsCancellationRequested)
+                return;
+            if (attached is null)
+                MarkRunning(job);
+            timeout = StartTimeout(job, spec);
+
+            int? exit = null;
+            var index = first;
+            for (; index < spec.Commands.Count; index++)
+            {
+                var command = index == first && attached is not null ? Adopt(job, attached) : StartCommand(job, spec, index);
+                if (command is null)
+                    break;
+                exit = await command.Exited.WaitAsync(detach);
+                lock (job.Gate)
+                    job.Current = null;
+                // Whatever a command left behind in its group ends with it, so nothing outlives its job. (The group
+                // id cannot be reused while any member lives; it is signalled right after the leader is reaped.)
+                command.Signal(ProcessGroups.SigKill);
+                detach.ThrowIfCancellationRequested();
+                if (exit != 0)
+                    break;
+            }
+            Finish(job, index == spec.Commands.Count && exit == 0, exit, index, spec.Commands.Count);
+        }
+        catch (OperationCanceledException) when (detach.IsCancellationRequested)
+        {
+            // Stopping: the job stays as it is on disk for the next Processor.
+        }
+        catch (Exception e)
+        {
+            LogRunFailed(job.Id, e);
+            Finish(job, completed: false, exit: null, index: -1, count: spec.Commands.Count, failure: e.Message);
+        }
+        finally
+        {
+            timeout?.Dispose();
+        }
+    }
+
+    private static RunningCommand Adopt(Job job, RunningCommand attached)
+    {
+        lock (job.Gate)
+            job.Current = attached;
+        return attached;
+    }
+
+    private void MarkRunning(Job job)
+    {
+        NodeJobStatus running;
+        // Durable before the first command starts: a Processor that crashes after this never starts the job again.
+        lock (job.Gate)
+        {
+            running = job.Status with { State = JobState.Running, StartedAt = time.GetUtcNow() };
+            JobStore.SaveStatus(job, running, durable: true);
+        }
+        events.Publish(running);
+    }
+
+    private ITimer? StartTimeout(Job job, NodeJobRequest spec)
+    {
+        if (spec.TimeoutSeconds is not { } seconds)
+            return null;
+        var started = job.Status.StartedAt ?? time.GetUtcNow();
+        var left = started + TimeSpan.FromSeconds(seconds) - time.GetUtcNow();
+        return time.CreateTimer(_ => _ = KillAsync(job, StopReason.TimedOut, CancellationToken.None), null,
+            left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private RunningCommand? StartCommand(Job job, NodeJobRequest spec, int index)
+    {
+        var start = new ProcessStartInfo(_setsid) { UseShellExecute = false, WorkingDirectory = job.WorkDirectory };
+        foreach (var argument in (string[])["/bin/sh", "-c", Wrapper, "drover-job", job.LogPath, JobStore.ExitCodePath(job, index)])
+            start.ArgumentList.Add(argument);
+        foreach (var argument in spec.Commands[index].ToArgv())
+            start.ArgumentList.Add(argument);
+        foreach (var (name, value) in spec.Environment)
+            start.Environment[name] = value;
+
+        RunningCommand command;
+        // Under the gate, so a kill either comes first (and nothing starts) or finds this command to signal.
+        lock (job.Gate)
+        {
+            if (job.KillReason is not null)
+                return null;
+            command = RunningCommand.Own(index, Process.Start(start) ?? throw new InvalidOperationException("the command did not start"));
+            job.Current = command;
+        }
+        JobStore.SaveProcess(job, new ProcessRecord(index, command.ProcessGroup, ProcessGroups.StartTicks(command.ProcessGroup) ?? 0));
+        return command;
+    }
+
+    /// <summary>Ends a job whose command was gone when the Processor started: how it ended cannot be told for sure.</summary>
+    public void StopAfterRestart(Job job, ProcessRecord? record)
+    {
+        var count = job.Spec?.Commands.Count ?? 0;
+        var exit = record is null ? null : RunningCommand.ReadExitCode(JobStore.ExitCodePath(job, record.Command));
+        var message = record is null
+            ? "the Processor restarted while the job was starting; whether its first command ran is unknown"
+            : exit is null
+                ? $"the Processor restarted while command {record.Command + 1} of {count} ran, and that process is gone; how it ended is unknown"
+                : $"the Processor restarted while command {record.Command + 1} of {count} ran; it exited with {exit} while the Processor was down, later commands did not run";
+        Finish(job, completed: false, exit, -1, count, message, StopReason.NodeRestarted);
+    }
+
+    private void Finish(Job job, bool completed, int? exit, int index, int count, string? failure = null, StopReason? reason = null)
+    {
+        NodeJobStatus stopped;
+        lock (job.Gate)
+        {
+            if (job.IsStopped)
+                return;
+            var status = job.Status;
+            if (completed)
+            {
+                stopped = status with { Status = JobStatus.Good, ExitCode = exit, Reason = null };
+            }
+            else if (reason is not null)
+            {
+                stopped = status with { Status = JobStatus.Error, ExitCode = exit, Reason = reason, Message = failure ?? status.Message };
+            }
+            else if (job.KillReason is { } kill)
+            {
+                stopped = status with { Status = JobStatus.Error, ExitCode = null, Reason = kill };
+            }
+            else if (failure is not null)
+            {
+                // The command could not even be started (say, its working directory vanished): nothing ran.
+                stopped = status with { Status = JobStatus.Error, ExitCode = null, Reason = StopReason.ExitCode, Message = failure };
+            }
+            else if (exit is null)
+            {
+                // A re-attached command ended, but not through its wrapper (it was killed from outside): no exit code exists.
+                stopped = status with
+                {
+                    Status = JobStatus.Error,
+                    Reason = StopReason.NodeRestarted,
+                    Message = $"command {index + 1} of {count} was re-attached after a Processor restart and ended without an exit code",
+                };
+            }
+            else
+            {
+                stopped = status with { Status = JobStatus.Error, ExitCode = exit, Reason = StopReason.ExitCode };
+            }
+            stopped = stopped with { State = JobState.Stopped, StartedAt = status.StartedAt ?? time.GetUtcNow(), FinishedAt = time.GetUtcNow() };
+            if (exit is { } code)
+                JobStore.SaveExitCode(job, code);
+            JobStore.SaveStatus(job, stopped, durable: true);
+            job.Spec = null;
+        }
+        slots.Release();
+        job.MarkStopped();
+        events.Publish(stopped);
+        LogStopped(job.Id, stopped.Status, stopped.Reason, stopped.ExitCode);
+    }
+
+    /// <summary>
+    /// Ends the job's whole process tree: SIGTERM to its group, SIGKILL after the grace period. Answers once the job
+    /// has stopped. A queued job stops without starting; a stopped job is left as it is.
+    /// </summary>
+    public async Task<NodeJobStatus> KillAsync(Job job, StopReason reason, CancellationToken cancellationToken)
+    {
+        RunningCommand? current;
+        lock (job.Gate)
+        {
+            if (job.IsStopped)
+                return job.Status;
+            job.KillReason ??= reason;
+            current = job.Current;
+        }
+        if (current is not null)
+            _ = EndGroupAsync(current); // not tied to the caller: a client that hangs up does not save the job
+        await job.Stopped.WaitAsync(cancellationToken);
+        return job.Status;
+    }
+
+    private async Task EndGroupAsync(RunningCommand command)
+    {
+        command.Signal(ProcessGroups.SigTerm);
+        var grace = Task.Delay(options.Value.KillGracePeriod, time);
+        if (await Task.WhenAny(command.Exited, grace) != command.Exited)
+            command.Signal(ProcessGroups.SigKill);
+    }
+
+    private static string FindSetsid()
+    {
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Append("/usr/bin"))
+        {
+            var path = Path.Combine(directory, "setsid");
+            if (File.Exists(path))
+                return path;
+        }
+        throw new InvalidOperationException("setsid (util-linux) is needed to run jobs in their own process groups; install util-linux");
+    }
+
+    public void Dispose() => _detach.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {RequestId} stopped: {Status} {Reason} exit code {ExitCode}")]
+    private partial void LogStopped(string requestId, JobStatus status, StopReason? reason, int? exitCode);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {RequestId} could not be run")]
+    private partial void LogRunFailed(string requestId, Exception error);
+}

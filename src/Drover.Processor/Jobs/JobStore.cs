@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Text.Json;
+using Drover.Contracts;
+using Drover.Processor.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Processor.Jobs;
+
+/// <summary>Where the Processor last saw a command start, so that a restarted Processor can find it again.</summary>
+internal sealed record ProcessRecord(int Command, int Pid, long StartTicks);
+
+/// <summary>
+/// The jobs of this node: an in-memory index (loaded once at start, so no request scans the disk) over the seed's
+/// layout, <c>&lt;state&gt;/processor/job/&lt;request_id&gt;/{spec.json,status,log,exit_code,work/}</c>. Besides
+/// those, a job directory holds <c>process</c> (the running command's pid) and <c>exit_code.N</c> (command N's exit
+/// code, written by the command's wrapper).
+/// </summary>
+internal sealed class JobStore
+{
+    private const string StagingPrefix = ".new-";
+    private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+
+    public JobStore(IOptions<ProcessorOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Root = Path.GetFullPath(Path.Combine(options.Value.StateDirectory, "processor", "job"));
+    }
+
+    public string Root { get; }
+
+    public ICollection<Job> All => _jobs.Values;
+
+    public bool TryGet(string id, [NotNullWhen(true)] out Job? job) => _jobs.TryGetValue(id, out job);
+
+    /// <summary>A job that is on disk; one still being recorded does not exist yet for anyone but its twin request.</summary>
+    public bool TryGetRecorded(string id, [NotNullWhen(true)] out Job? job) =>
+        _jobs.TryGetValue(id, out job) && job.Recorded.IsCompletedSuccessfully;
+
+    /// <summary>Claims the id in memory; exactly one of two racing requests for the same id wins, the other gets the winner.</summary>
+    public Job GetOrAdd(Job job) => _jobs.GetOrAdd(job.Id, job);
+
+    public void Forget(Job job) => _jobs.TryRemove(new KeyValuePair<string, Job>(job.Id, job));
+
+    public string DirectoryOf(string id) => Path.Combine(Root, id);
+
+    /// <summary>
+    /// A fresh directory beside the jobs, named so that it can never be a job (request ids cannot start with a dot).
+    /// A job is assembled in it and then renamed into place in one step.
+    /// </summary>
+    public string CreateStaging()
+    {
+        var staging = Path.Combine(Root, StagingPrefix + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(staging, "work"));
+        return staging;
+    }
+
+    public static void Discard(string? staging)
+    {
+        if (staging is null)
+            return;
+        try
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Records a new job for good: spec and status are written and fsynced inside the staging directory, which is
+    /// then synced and renamed to the job's name, and the rename is synced too. A crash at any point leaves either no
+    /// job or a whole one (left-over staging directories are removed at start).
+    /// </summary>
+    public void Publish(Job job, NodeJobRequest spec, string staging, bool withFiles)
+    {
+        if (withFiles)
+            AtomicFile.SyncDirectory(Path.Combine(staging, "work"));
+        WriteNew(Path.Combine(staging, "spec.json"), JsonSerializer.SerializeToUtf8Bytes(spec, DroverJson.Options));
+        WriteNew(Path.Combine(staging, "status"), JsonSerializer.SerializeToUtf8Bytes(job.Status, DroverJson.Options));
+        File.WriteAllBytes(Path.Combine(staging, "log"), []);
+        AtomicFile.SyncDirectory(staging);
+        Directory.Move(staging, job.Directory);
+        AtomicFile.SyncDirectory(Root);
+    }
+
+    private static void WriteNew(string path, byte[] bytes)
+    {
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        file.Write(bytes);
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Saves a status change; the caller holds <see cref="Job.Gate"/> so that saves of one job never overtake each other.</summary>
+    public static void SaveStatus(Job job, NodeJobStatus status, bool durable)
+    {
+        AtomicFile.Write(Path.Combine(job.Directory, "status"), JsonSerializer.SerializeToUtf8Bytes(status, DroverJson.Options), durable);
+        job.SetStatus(status);
+    }
+
+    public static void SaveExitCode(Job job, int exitCode) =>
+        AtomicFile.Write(Path.Combine(job.Directory, "exit_code"), System.Text.Encoding.ASCII.GetBytes(exitCode.ToString(CultureInfo.InvariantCulture) + "\n"), durable: true);
+
+    // Not synced: after a power cut no process survives, so a lost record only loses what could not be re-attached anyway.
+    public static void SaveProcess(Job job, ProcessRecord record) =>
+        AtomicFile.Write(Path.Combine(job.Directory, "process"), JsonSerializer.SerializeToUtf8Bytes(record, DroverJson.Options), durable: false);
+
+    public static ProcessRecord? ReadProcess(Job job)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ProcessRecord>(File.ReadAllBytes(Path.Combine(job.Directory, "process")), DroverJson.Options);
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    public static string ExitCodePath(Job job, int command) =>
+        Path.Combine(job.Directory, "exit_code." + command.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Reads the state directory back into memory. Returns the jobs that were not stopped, for the runner to deal with.</summary>
+    public List<Job> Load(Action<string, Exception> unreadable)
+    {
+        ArgumentNullException.ThrowIfNull(unreadable);
+        Directory.CreateDirectory(Root);
+        var unfinished = new List<Job>();
+        foreach (var directory in Directory.EnumerateDirectories(Root))
+        {
+            var id = Path.GetFileName(directory);
+            if (id.StartsWith(StagingPrefix, StringComparison.Ordinal))
+            {
+                // A job that was being recorded when the Processor died: it was never answered 201, so it never existed.
+                Discard(directory);
+                continue;
+            }
+            if (!JobRules.IsSafeName(id))
+                continue;
+            try
+            {
+                var status = JsonSerializer.Deserialize<NodeJobStatus>(File.ReadAllBytes(Path.Combine(directory, "status")), DroverJson.Options)
+                    ?? throw new JsonException("empty status");
+                NodeJobRequest? spec = null;
+                if (status.State != JobState.Stopped)
+                {
+                    spec = JsonSerializer.Deserialize<NodeJobRequest>(File.ReadAllBytes(Path.Combine(directory, "spec.json")), DroverJson.Options)
+                        ?? throw new JsonException("empty spec");
+                }
+                var job = new Job(id, directory, spec, status with { RequestId = id });
+                job.MarkRecorded();
+                if (status.State == JobState.Stopped)
+                    job.MarkStopped();
+                else
+                    unfinished.Add(job);
+                _jobs[id] = job;
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+            {
+                unreadable(directory, e);
+            }
+        }
+        return unfinished;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text.Json;
+using Drover.Contracts;
+using Drover.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Drover.Processor.Jobs;
+
+/// <summary>The node protocol's job calls (docs/node-protocol.md).</summary>
+internal static class JobsApi
+{
+    private const int MaxMessageLength = 4096;
+
+    public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
+    {
+        // The seed spells the same calls /processor/job/...: the same code answers both, and only the plural
+        // spelling is described in the OpenAPI document (one operation, not two).
+        app.MapJobRoutes("/processor/job").ExcludeFromDescription();
+        return app.MapJobRoutes("/processor/jobs").WithTags("Jobs");
+    }
+
+    private static RouteGroupBuilder MapJobRoutes(this IEndpointRouteBuilder app, string prefix)
+    {
+        var group = app.MapGroup(prefix);
+        group.MapPost("/new", JobSubmission.SubmitAsync)
+            .Accepts<NodeJobRequest>("application/json", "multipart/form-data")
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        group.MapGet("/status", ListStatus);
+        group.MapGet("/{request_id}/status", GetStatus);
+        group.MapPost("/{request_id}/status", PostMessageAsync);
+        group.MapGet("/{request_id}/log", JobLog.Get);
+        group.MapPost("/{request_id}/kill", KillAsync);
+        return group;
+    }
+
+    /// <summary>Every job, or with <c>?request_id=a&amp;request_id=b</c> (or <c>a,b</c>) only those: the scheduler's batched poll.</summary>
+    private static Ok<NodeJobList> ListStatus(HttpRequest request, JobStore store)
+    {
+        var wanted = request.Query["request_id"];
+        var jobs = wanted.Count == 0
+            ? store.All.Where(j => j.Recorded.IsCompletedSuccessfully).Select(j => j.Status).ToList()
+            : wanted.SelectMany(ids => (ids ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Distinct(StringComparer.Ordinal)
+                .Select(id => store.TryGetRecorded(id, out var job) ? job.Status : null)
+                .OfType<NodeJobStatus>()
+                .ToList();
+        return TypedResults.Ok(new NodeJobList { Jobs = jobs });
+    }
+
+    private static Results<Ok<NodeJobStatus>, ProblemHttpResult> GetStatus([FromRoute(Name = "request_id")] string requestId, JobStore store) =>
+        store.TryGetRecorded(requestId, out var job) ? TypedResults.Ok(job.Status) : Problems.UnknownJob(requestId);
+
+    /// <summary>A running job records a progress message: <c>{"message": "..."}</c> or a text/plain body.</summary>
+    private static async Task<Results<Ok<NodeJobStatus>, ValidationProblem, ProblemHttpResult>> PostMessageAsync(
+        [FromRoute(Name = "request_id")] string requestId, HttpRequest request, JobStore store, CancellationToken cancellationToken)
+    {
+        if (!store.TryGetRecorded(requestId, out var job))
+            return Problems.UnknownJob(requestId);
+        string? message;
+        if (request.ContentType?.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            using var reader = new StreamReader(request.Body);
+            message = (await reader.ReadToEndAsync(cancellationToken)).TrimEnd('\r', '\n');
+        }
+        else
+        {
+            try
+            {
+                message = (await JsonSerializer.DeserializeAsync<ProgressMessage>(request.Body, DroverJson.Options, cancellationToken))?.Message;
+            }
+            catch (JsonException e)
+            {
+                return (ValidationProblem)Extensions.BadJson(e);
+            }
+        }
+        if (message is null)
+            return Problems.Invalid("message", "send {\"message\": \"...\"} or a text/plain body");
+        if (message.Length > MaxMessageLength)
+            return Problems.Invalid("message", $"a message is at most {MaxMessageLength.ToString(CultureInfo.InvariantCulture)} characters");
+
+        lock (job.Gate)
+            JobStore.SaveStatus(job, job.Status with { Message = message }, durable: false);
+        return TypedResults.Ok(job.Status);
+    }
+
+    private static async Task<Results<Ok<NodeJobStatus>, ProblemHttpResult>> KillAsync(
+        [FromRoute(Name = "request_id")] string requestId, JobStore store, JobRunner runner, CancellationToken cancellationToken)
+    {
+        if (!store.TryGetRecorded(requestId, out var job))
+            return Problems.UnknownJob(requestId);
+        return TypedResults.Ok(await runner.KillAsync(job, StopReason.Killed, cancellationToken));
+    }
+}

@@ -1,0 +1,30 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Drover.Processor.Jobs;
+
+/// <summary>The problem+json answers that are not plain validation problems, each naming the field at fault.</summary>
+internal static class Problems
+{
+    public static ProblemHttpResult UnknownJob(string requestId) =>
+        Problem(StatusCodes.Status404NotFound, "No such job", "request_id", $"this node has no job '{requestId}'");
+
+    public static ProblemHttpResult TooLarge(long limit) =>
+        Problem(StatusCodes.Status413PayloadTooLarge, "The request body is too large", "body", $"the body is over this node's limit of {limit} bytes");
+
+    public static ProblemHttpResult SlotsFull(int slots) =>
+        Problem(StatusCodes.Status429TooManyRequests, "Every slot of this node is busy", "slots",
+            $"all {slots} slots are running jobs; nothing was recorded, place the job elsewhere or later");
+
+    public static ProblemHttpResult UnsupportedMediaType(string? contentType) =>
+        Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Content-Type",
+            $"'{contentType}' is neither application/json nor multipart/form-data");
+
+    public static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
+        TypedResults.ValidationProblem(errors, title: "The request is not a valid job");
+
+    public static ValidationProblem Invalid(string field, string error) => Invalid(new() { [field] = [error] });
+
+    private static ProblemHttpResult Problem(int status, string title, string field, string error) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: error,
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [error] } });
+}

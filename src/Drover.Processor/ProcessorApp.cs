@@ -1,0 +1,53 @@
+using Drover.Processor.Jobs;
+using Drover.Processor.Nodes;
+using Drover.Processor.Push;
+using Drover.ServiceDefaults;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Processor;
+
+/// <summary>The Processor: a node that runs jobs as local processes and keeps them on disk (docs/node-protocol.md).</summary>
+public static class ProcessorApp
+{
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults("processor");
+        builder.UseDefaultUrl(8082);
+        var token = builder.Configuration[$"{ProcessorOptions.Section}:Token"];
+        // A node runs whatever it is sent: never reachable off this machine without a token.
+        Security.RequireTokenOffLoopback(builder.Configuration, token, "The Processor");
+        builder.AddProcessor();
+
+        var app = builder.Build();
+        app.MapServiceDefaults("Drover Processor");
+        app.UseServiceToken(token);
+        app.MapJobsApi();
+        app.MapInfoApi();
+        return app;
+    }
+
+    private static void AddProcessor(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<ProcessorOptions>().BindConfiguration(ProcessorOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ProcessorOptions>>(
+            (kestrel, processor) => kestrel.Limits.MaxRequestBodySize = processor.Value.MaxRequestBodySize);
+
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<SlotGate>();
+        services.AddSingleton<JobRunner>();
+        services.AddSingleton<NodeInfoSource>();
+        // Reads the state directory back before the server takes requests (hosted services start first).
+        services.AddHostedService<JobRecovery>();
+
+        // Push to the scheduler (feature "push"): both loops do nothing unless Processor:SchedulerUrl is set.
+        services.AddSingleton<JobEvents>();
+        services.AddSingleton<SchedulerClient>();
+        services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).AddStandardResilienceHandler();
+        services.AddHostedService<HeartbeatService>();
+        services.AddHostedService<PushService>();
+    }
+}

@@ -1,0 +1,73 @@
+using Drover.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Processor;
+
+/// <summary>The <c>Processor</c> configuration section.</summary>
+public sealed class ProcessorOptions
+{
+    public const string Section = "Processor";
+
+    /// <summary>The node's name towards the scheduler; the machine's host name unless configured.</summary>
+    public string Name { get; set; } = System.Net.Dns.GetHostName();
+
+    /// <summary>Jobs live under <c>&lt;StateDirectory&gt;/processor/job/&lt;request_id&gt;/</c>.</summary>
+    public string StateDirectory { get; set; } = ".drover/state";
+
+    /// <summary>How many jobs may run at once; one more gets 429.</summary>
+    public int Slots { get; set; } = Environment.ProcessorCount;
+
+    public Dictionary<string, string> Labels { get; set; } = [];
+
+    /// <summary>The service token every call must carry as <c>Authorization: Bearer</c>.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>Largest request body in bytes (uploads included); a larger one gets 413.</summary>
+    public long MaxRequestBodySize { get; set; } = 1L << 30;
+
+    /// <summary>The uri reported in <c>/processor/info</c>; the first bound address unless configured.</summary>
+    public Uri? AdvertiseUri { get; set; }
+
+    /// <summary>How long a killed job's processes get between SIGTERM and SIGKILL.</summary>
+    public TimeSpan KillGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>When set, the node registers with this scheduler and pushes job state changes to it.</summary>
+    public Uri? SchedulerUrl { get; set; }
+
+    public string? SchedulerToken { get; set; }
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
+internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProcessorOptions options)
+    {
+        var failures = new List<string>();
+        if (!JobRules.IsSafeName(options.Name))
+            failures.Add($"Processor:Name '{options.Name}' must be 1-{JobRules.MaxNameLength} letters, digits, '.', '_' or '-'.");
+        if (string.IsNullOrWhiteSpace(options.StateDirectory))
+            failures.Add("Processor:StateDirectory is required.");
+        if (options.Slots < 1)
+            failures.Add("Processor:Slots must be at least 1.");
+        if (options.MaxRequestBodySize < 1)
+            failures.Add("Processor:MaxRequestBodySize must be a positive number of bytes.");
+        if (options.KillGracePeriod < TimeSpan.Zero || options.KillGracePeriod > TimeSpan.FromMinutes(10))
+            failures.Add("Processor:KillGracePeriod must be between 0 and 10 minutes.");
+        if (options.HeartbeatInterval <= TimeSpan.Zero)
+            failures.Add("Processor:HeartbeatInterval must be positive.");
+        if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
+            failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
+        if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))
+            failures.Add("Processor:SchedulerUrl must be an absolute http(s) uri.");
+        foreach (var (key, value) in options.Labels)
+        {
+            if (string.IsNullOrWhiteSpace(key) || value is null)
+                failures.Add($"Processor:Labels:{key} needs a name and a value.");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static bool IsHttp(Uri uri) => uri.IsAbsoluteUri && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+}
