@@ -1,0 +1,238 @@
+#!/bin/sh
+# The Drover node protocol (docs/node-protocol.md) as one CGI script under busybox httpd. httpd runs it for
+# every URL under /cgi-bin/drover/ and hands over the rest of the path as PATH_INFO (/processor/jobs/new, ...).
+# State is kept as the seed draws it: <state>/processor/job/<request_id>/{spec.json,status,log,exit_code,work/}.
+# Nothing a request sends is ever evaluated by a shell: values are expanded only inside double quotes, written
+# to files by json.awk, and commands run from their argv (see job-runner).
+set -u
+umask 077
+home=${DROVER_SHELL_NODE_HOME:?the launcher sets DROVER_SHELL_NODE_HOME}
+state=${DROVER_SHELL_NODE_STATE:?the launcher sets DROVER_SHELL_NODE_STATE}
+. "$home/lib.sh"
+jobs=$state/processor/job
+max_body=${DROVER_SHELL_NODE_MAX_BODY:-1048576}
+features='"log_follow"'
+
+# --- answers ----------------------------------------------------------------------------------------------
+
+# begin CODE REASON CONTENT-TYPE [HEADER...]
+begin() {
+    printf 'Status: %s %s\r\nContent-Type: %s\r\n' "$1" "$2" "$3"
+    shift 3
+    for h in "$@"; do printf '%s\r\n' "$h"; done
+    printf '\r\n'
+}
+
+# problem CODE REASON TITLE [FIELD MESSAGE [HEADER...]]: an RFC 7807 answer, then the end of this request.
+# TITLE, FIELD and MESSAGE are JSON-safe already (constants, or escaped by json.awk).
+problem() {
+    code=$1 reason=$2 title=$3
+    field=${4:-} message=${5:-}
+    [ $# -ge 5 ] && shift 5 || shift $#
+    begin "$code" "$reason" 'application/problem+json' "$@"
+    printf '{"type":"about:blank","title":"%s","status":%s' "$title" "$code"
+    [ -n "$field" ] && printf ',"errors":{"%s":["%s"]}' "$field" "$message"
+    printf '}\n'
+    exit 0
+}
+
+not_found() { problem 404 'Not Found' "no job named $1 on this node"; }
+
+only() {
+    [ "${REQUEST_METHOD:-GET}" = "$1" ] && return 0
+    problem 405 'Method Not Allowed' "use $1 here" '' '' "Allow: $1"
+}
+
+# status_json ID...: one status document per known id, in order, one per line.
+status_json() { printf "%s\n" "$@" | JOBS=$jobs busybox awk -f "$home/status.awk"; }
+
+safe_id() {
+    case $1 in '' | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac
+    [ ${#1} -le 128 ]
+}
+
+# read_body FILE: the request body into FILE, refused when too big, cut short or holding NUL bytes.
+read_body() {
+    len=${CONTENT_LENGTH:-0}
+    case $len in '' | *[!0-9]*) problem 400 'Bad Request' 'Content-Length is not a number' ;; esac
+    [ "$len" -le "$max_body" ] || problem 413 'Payload Too Large' "bodies are limited to $max_body bytes"
+    head -c "$len" >"$1"
+    [ "$(($(wc -c <"$1")))" -eq "$len" ] || problem 400 'Bad Request' 'the body is shorter than its Content-Length'
+    [ "$(($(tr -d '\000' <"$1" | wc -c)))" -eq "$len" ] || problem 400 'Bad Request' 'the body holds NUL bytes' '$' 'NUL bytes cannot be read'
+}
+
+# query_values NAME: every value of NAME in the query string, one per line, URL-decoded.
+query_values() {
+    set -f
+    old_ifs=$IFS
+    IFS='&'
+    for pair in ${QUERY_STRING:-}; do
+        case $pair in "$1="*) busybox httpd -d "${pair#*=}"; echo ;; esac
+    done
+    IFS=$old_ifs
+    set +f
+}
+
+# --- calls ------------------------------------------------------------------------------------------------
+
+info() {
+    only GET
+    name=${DROVER_SHELL_NODE_NAME:-$(hostname)}
+    running=$(cat "$jobs"/*/state 2>/dev/null | grep -c '^running$')
+    ipv4=$(busybox ip -o -4 addr show 2>/dev/null | busybox awk '{ split($4, a, "/"); printf "%s\"%s\"", n++ ? "," : "", a[1] }')
+    begin 200 OK 'application/json; charset=utf-8'
+    printf '{"name":"%s","hostname":"%s","ipv4":[%s],"uri":"%s","labels":{},"slots":%s,"running":%s,"features":[%s]}\n' \
+        "$name" "$(hostname)" "$ipv4" "${DROVER_SHELL_NODE_URI:-}" "$(nproc)" "$running" "$features"
+}
+
+create() {
+    only POST
+    case ${CONTENT_TYPE:-} in
+        application/json | application/json\;*) ;;
+        multipart/*) problem 415 'Unsupported Media Type' 'this node does not take file uploads (it does not offer the multipart feature): send the job as application/json' ;;
+        *) problem 415 'Unsupported Media Type' 'send the job as application/json' ;;
+    esac
+    mkdir -p "$state/processor/tmp" "$jobs"
+    # The job is assembled in a temporary directory and renamed into place whole: a bad body leaves nothing
+    # behind, and a reader never sees half a job.
+    t=$(mktemp -d "$state/processor/tmp/new.XXXXXX") || problem 500 'Internal Server Error' 'cannot write the state directory'
+    trap 'rm -rf "$t"' EXIT
+    read_body "$t/spec.json"
+    mkdir "$t/argv" "$t/env" "$t/work"
+    if ! out=$(JOB_DIR=$t busybox awk -v mode=spec -f "$home/json.awk" <"$t/spec.json"); then
+        problem 400 'Bad Request' 'One or more validation errors occurred.' "${out%%	*}" "${out#*	}"
+    fi
+    id='' timeout=''
+    while IFS='	' read -r key value; do
+        case $key in request_id) id=$value ;; timeout) timeout=$value ;; esac
+    done <<EOF
+$out
+EOF
+    [ -n "$id" ] || id=$(busybox date -u +%Y%m%d%H%M%S)-$$-$(busybox od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+    [ -n "$timeout" ] && put "$t/timeout" "$timeout"
+    : >"$t/log"
+    put "$t/created_at" "$(now)"
+    put "$t/status" unknown
+    put "$t/state" queued
+    # rename(2) onto an existing job fails: the same request_id never starts a second run.
+    if mv -T "$t" "$jobs/$id" 2>/dev/null; then
+        busybox setsid "$home/job-runner" "$jobs/$id" </dev/null >/dev/null 2>&1 &
+        begin 201 Created 'application/json; charset=utf-8' "Location: ${SCRIPT_NAME:-}/processor/jobs/$id/status"
+    elif [ -f "$jobs/$id/state" ]; then
+        begin 200 OK 'application/json; charset=utf-8' "Location: ${SCRIPT_NAME:-}/processor/jobs/$id/status"
+    else
+        problem 500 'Internal Server Error' 'cannot record the job'
+    fi
+    status_json "$id"
+}
+
+list() {
+    only GET
+    begin 200 OK 'application/json; charset=utf-8'
+    case "&${QUERY_STRING:-}" in
+        *"&request_id="*) filtered=1 ;;
+        *) filtered= ;;
+    esac
+    if [ -n "$filtered" ]; then
+        # Only the ids asked for; unknown and unsafe ones are left out.
+        query_values request_id | while IFS= read -r id; do safe_id "$id" && [ -d "$jobs/$id" ] && printf '%s\n' "$id"; done
+    else
+        for d in "$jobs"/*; do [ -d "$d" ] && printf '%s\n' "${d##*/}"; done
+    fi | JOBS=$jobs busybox awk -v list=1 -f "$home/status.awk"
+}
+
+job_status() {
+    case ${REQUEST_METHOD:-GET} in
+        GET) ;;
+        POST) progress "$1" ;;
+        *) problem 405 'Method Not Allowed' 'use GET or POST here' '' '' 'Allow: GET, POST' ;;
+    esac
+    begin 200 OK 'application/json; charset=utf-8'
+    status_json "$1"
+}
+
+progress() {
+    t=$(mktemp "$state/processor/tmp/message.XXXXXX") || problem 500 'Internal Server Error' 'cannot write the state directory'
+    trap 'rm -f "$t"' EXIT
+    case ${CONTENT_TYPE:-} in
+        application/json | application/json\;*) mode=message ;;
+        text/plain | text/plain\;*) mode=escape ;;
+        *) problem 415 'Unsupported Media Type' 'send {"message": "..."} as application/json, or text/plain' ;;
+    esac
+    read_body "$t"
+    if ! out=$(busybox awk -v mode=$mode -f "$home/json.awk" <"$t"); then
+        problem 400 'Bad Request' 'One or more validation errors occurred.' "${out%%	*}" "${out#*	}"
+    fi
+    put "$jobs/$1/message" "$out"
+}
+
+job_log() {
+    only GET
+    offset=$(query_values offset | head -n 1)
+    follow=$(query_values follow | head -n 1)
+    case ${offset:-0} in *[!0-9]* | ????????????????*) problem 400 'Bad Request' 'One or more validation errors occurred.' offset 'offset is a number of bytes' ;; esac
+    offset=${offset:-0}
+    log=$jobs/$1/log
+    begin 200 OK 'text/plain; charset=utf-8'
+    if [ "$follow" != true ]; then
+        tail -c +$((offset + 1)) "$log"
+        return
+    fi
+    # Streams what the job writes until it stops (feature log_follow); httpd passes each chunk on at once.
+    while :; do
+        IFS= read -r st <"$jobs/$1/state" || :
+        size=$(($(wc -c <"$log")))
+        if [ "$size" -gt "$offset" ]; then
+            tail -c +$((offset + 1)) "$log" | head -c $((size - offset))
+            offset=$size
+        elif [ "$st" = stopped ]; then
+            return
+        fi
+        [ "$st" = stopped ] || busybox sleep 0.2
+    done
+}
+
+job_kill() {
+    only POST
+    if ! "$home/job-stop" "$jobs/$1" killed; then
+        # The job ended by itself, or another stop owns it: answer once it has stopped.
+        n=0
+        while [ "$n" -lt 300 ]; do
+            IFS= read -r st <"$jobs/$1/state" || :
+            [ "$st" = stopped ] && break
+            busybox sleep 0.1
+            n=$((n + 1))
+        done
+    fi
+    begin 200 OK 'application/json; charset=utf-8'
+    status_json "$1"
+}
+
+# --- routing ----------------------------------------------------------------------------------------------
+
+token=
+if [ -f "$state/token" ]; then IFS= read -r token <"$state/token" || :; fi
+if [ -n "$token" ] && [ "${HTTP_AUTHORIZATION:-}" != "Bearer $token" ]; then
+    problem 401 Unauthorized 'a bearer token is required' '' '' 'WWW-Authenticate: Bearer'
+fi
+
+path=${PATH_INFO:-}
+# The seed spells the calls both /processor/job/... and /processor/jobs/...
+case $path in /processor/job/*) path=/processor/jobs/${path#/processor/job/} ;; esac
+
+case $path in
+    /processor/info) info ;;
+    /processor/jobs/new) create ;;
+    /processor/jobs/status) list ;;
+    /processor/jobs/*/status | /processor/jobs/*/log | /processor/jobs/*/kill)
+        rest=${path#/processor/jobs/}
+        id=${rest%/*}
+        if ! safe_id "$id" || [ ! -f "$jobs/$id/state" ]; then not_found "$(printf '%s' "$id" | busybox awk -v mode=escape -f "$home/json.awk")"; fi
+        case ${rest##*/} in
+            status) job_status "$id" ;;
+            log) job_log "$id" ;;
+            kill) job_kill "$id" ;;
+        esac
+        ;;
+    *) problem 404 'Not Found' 'no such call in the node protocol' ;;
+esac
