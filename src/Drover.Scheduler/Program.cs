@@ -1,2 +1,3 @@
-// Placeholder until the Scheduler service lands.
-return;
+using Drover.Scheduler;
+
+await SchedulerApp.Create(args).RunAsync();

@@ -1,0 +1,170 @@
+namespace Drover.Contracts;
+
+/// <summary>
+/// <c>POST /scheduler/jobs/new</c>: a job as a user submits it. The node part (<see cref="Commands"/>,
+/// <see cref="Environment"/>, <see cref="TimeoutSeconds"/>) goes to whichever node runs it; the rest steers the scheduler.
+/// </summary>
+public sealed record JobSpec
+{
+    public IReadOnlyList<CommandSpec> Commands { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The client's idempotency key: the same one again returns the job already made. Made up when absent.</summary>
+    public string? RequestId { get; init; }
+
+    /// <summary>Each attempt is killed after this long (reason <c>timed_out</c>).</summary>
+    public double? TimeoutSeconds { get; init; }
+
+    /// <summary>How many failed attempts the job may have before it stops with <c>retries_exhausted</c>.</summary>
+    public int? MaxAttempts { get; init; }
+
+    /// <summary>Higher goes first; equal priorities go oldest first.</summary>
+    public int Priority { get; init; }
+
+    public JobConstraints? Constraints { get; init; }
+
+    /// <summary>Names of the files uploaded with the job (multipart); they land in its working directory.</summary>
+    public IReadOnlyList<string> Files { get; init; } = [];
+}
+
+/// <summary>Where a job may run: on the node of that name, and only on nodes carrying every label given.</summary>
+public sealed record JobConstraints
+{
+    public string? Node { get; init; }
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>The 202 answer to a submission, sent once the job is committed.</summary>
+public sealed record SubmitAnswer(string RequestId, long JobId, string Href);
+
+/// <summary><c>GET /scheduler/jobs/{id}</c>: the whole record.</summary>
+public sealed record JobRecord
+{
+    public long Id { get; init; }
+    public required string RequestId { get; init; }
+    public JobState State { get; init; }
+    public JobStatus Status { get; init; }
+    public StopReason? Reason { get; init; }
+    public string? Node { get; init; }
+    public int? ExitCode { get; init; }
+    public int Priority { get; init; }
+    public int MaxAttempts { get; init; }
+    public long? Parent { get; init; }
+    public IReadOnlyList<long> Children { get; init; } = [];
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>Why a queued job is still waiting (no node fits, backing off before a retry, ...).</summary>
+    public string? QueueReason { get; init; }
+    public required JobSpec Spec { get; init; }
+    public IReadOnlyList<AttemptRecord> Attempts { get; init; } = [];
+}
+
+/// <summary>One placement of a job on a node.</summary>
+public sealed record AttemptRecord
+{
+    public int Number { get; init; }
+    public required string Node { get; init; }
+
+    /// <summary>The backend's reference: the job's request id on the node, <c>"&lt;job id&gt;-&lt;attempt&gt;"</c>.</summary>
+    public required string BackendRef { get; init; }
+    public JobState State { get; init; }
+    public JobStatus Status { get; init; }
+    public StopReason? Reason { get; init; }
+    public int? ExitCode { get; init; }
+    public DateTimeOffset PlacedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public string? Message { get; init; }
+}
+
+/// <summary><c>GET /scheduler/jobs/{id}/status</c>: the seed's <c>{"state", "status", "node", "created_at"}</c> and a little more.</summary>
+public sealed record JobStatusView
+{
+    public long JobId { get; init; }
+    public required string RequestId { get; init; }
+    public JobState State { get; init; }
+    public JobStatus Status { get; init; }
+    public StopReason? Reason { get; init; }
+    public string? Node { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public int? ExitCode { get; init; }
+    public int Attempts { get; init; }
+    public long? Parent { get; init; }
+    public string? Message { get; init; }
+    public string? QueueReason { get; init; }
+}
+
+/// <summary><c>GET /scheduler/jobs</c>: a page of jobs; <see cref="Next"/> is the link to the following page.</summary>
+public sealed record JobPage
+{
+    public IReadOnlyList<JobStatusView> Jobs { get; init; } = [];
+    public string? Next { get; init; }
+}
+
+/// <summary><c>GET /scheduler/queue/{id}</c>: is the job still waiting, and why.</summary>
+public sealed record QueueEntry
+{
+    public long JobId { get; init; }
+    public required string RequestId { get; init; }
+
+    /// <summary>True while the job waits to be placed; false once it was placed or stopped.</summary>
+    public bool Queued { get; init; }
+    public JobState State { get; init; }
+    public JobStatus Status { get; init; }
+    public int Priority { get; init; }
+    public int Attempts { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>A retry waits until then (backoff).</summary>
+    public DateTimeOffset? NotBefore { get; init; }
+    public string? Reason { get; init; }
+}
+
+/// <summary><c>GET /scheduler/queue</c>.</summary>
+public sealed record QueueList
+{
+    public IReadOnlyList<QueueEntry> Jobs { get; init; } = [];
+}
+
+/// <summary>Health of a node as the scheduler sees it.</summary>
+public enum NodeHealth
+{
+    Up,
+    Down,
+}
+
+/// <summary>A node in <c>GET /scheduler/nodes</c> and <c>/scheduler/nodes/available</c> (the seed's <c>name, ipv4, hostname, uri</c> and more).</summary>
+public sealed record NodeView
+{
+    public required string Name { get; init; }
+    public IReadOnlyList<string> Ipv4 { get; init; } = [];
+    public string Hostname { get; init; } = "";
+    public string Uri { get; init; } = "";
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Jobs it runs at once; 0 when the node does not say (no limit known).</summary>
+    public int Slots { get; init; }
+
+    /// <summary>Attempts the scheduler has placed there and not yet seen stop.</summary>
+    public int Running { get; init; }
+    public NodeHealth Health { get; init; }
+    public bool Drained { get; init; }
+
+    /// <summary><c>static</c> (configured) or <c>registered</c> (heartbeats).</summary>
+    public string Source { get; init; } = "static";
+    public DateTimeOffset? LastSeen { get; init; }
+
+    /// <summary>The node answered 429 or failed: no new job goes there before this.</summary>
+    public DateTimeOffset? BackoffUntil { get; init; }
+    public IReadOnlyList<string> Features { get; init; } = [];
+}
+
+/// <summary><c>GET /scheduler/nodes</c>, <c>GET /scheduler/nodes/available</c>: <c>{"nodes": [...]}</c>.</summary>
+public sealed record NodeViewList
+{
+    public IReadOnlyList<NodeView> Nodes { get; init; } = [];
+}

@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+using System.Text;
+using Drover.ServiceDefaults;
+
+namespace Drover.Scheduler.Access;
+
+/// <summary>
+/// Who may call: with <c>Scheduler:Token</c> set, callers (the gateway, nodes) send it as a bearer token. A job's
+/// own token (<c>DROVER_TOKEN</c>, under <c>Scheduler:JobTokenKey</c>) is also accepted, but only to read jobs and
+/// submit new ones; the calling job is kept on the request, so that a job it submits records it as its parent.
+/// </summary>
+internal static class CallerAccess
+{
+    private const string CallerJobKey = "drover.caller_job";
+
+    /// <summary>The job whose token made this request, if any.</summary>
+    public static long? CallerJob(this HttpContext context) =>
+        context.Items.TryGetValue(CallerJobKey, out var value) && value is long id ? id : null;
+
+    public static IApplicationBuilder UseCallerAccess(this IApplicationBuilder app, SchedulerOptions options)
+    {
+        var expected = string.IsNullOrEmpty(options.Token) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+        return app.Use(async (context, next) =>
+        {
+            var bearer = Bearer(context.Request);
+            if (JobTokens.LooksLikeJobToken(bearer) && JobTokens.Verify(bearer, options.JobTokenKey) is { } jobId)
+            {
+                if (!JobMayCall(context.Request))
+                {
+                    await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+                        detail: "A job token may only read jobs (GET /scheduler/jobs...) and submit them (POST /scheduler/jobs/new).")
+                        .ExecuteAsync(context);
+                    return;
+                }
+                context.Items[CallerJobKey] = jobId;
+                await next(context);
+                return;
+            }
+            if (expected is null || context.Request.Path.StartsWithSegments("/healthz")
+                || (bearer is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(bearer)), expected)))
+            {
+                await next(context);
+                return;
+            }
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+                detail: "This scheduler needs 'Authorization: Bearer <token>' with its configured token.").ExecuteAsync(context);
+        });
+    }
+
+    private static bool JobMayCall(HttpRequest request) =>
+        (HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/scheduler/jobs"))
+        || (HttpMethods.IsPost(request.Method) && request.Path.Equals("/scheduler/jobs/new", StringComparison.Ordinal));
+
+    private static string? Bearer(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
+    }
+}

@@ -1,0 +1,234 @@
+using Drover.Contracts;
+using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Nodes;
+using Drover.Scheduler.Placement;
+using Drover.Scheduler.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Following;
+
+/// <summary>
+/// Keeps the store in step with the nodes: pushed reports (the fast path), the batched poll (the path that is always
+/// right), timeouts, kills, and lost nodes.
+/// </summary>
+internal sealed partial class Follower(
+    IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter, PlacementSignal placement,
+    IOptions<SchedulerOptions> options, TimeProvider time, ILogger<Follower> logger)
+{
+    private readonly SchedulerOptions _options = options.Value;
+
+    /// <summary>A node pushed state changes (<c>POST /scheduler/nodes/{name}/jobs</c>).</summary>
+    public async Task PushedAsync(string node, NodeJobList list, CancellationToken cancellationToken)
+    {
+        nodes.Seen(node);
+        var active = (await store.ListActiveAttemptsAsync(node, cancellationToken)).ToDictionary(a => a.BackendRef, StringComparer.Ordinal);
+        var reports = list.Jobs
+            .Where(s => active.ContainsKey(s.RequestId))
+            .Select(s => (active[s.RequestId], s))
+            .ToList();
+        await ApplyAsync(reports, [], cancellationToken);
+    }
+
+    /// <summary>Asks every node with placed or running attempts about all of them, one call per node.</summary>
+    public async Task PollAsync(CancellationToken cancellationToken)
+    {
+        var active = await store.ListActiveAttemptsAsync(null, cancellationToken);
+        var byNode = active.GroupBy(a => a.Node, StringComparer.Ordinal).ToList();
+        await Parallel.ForEachAsync(byNode, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+            async (group, token) =>
+            {
+                try
+                {
+                    await PollNodeAsync(group.Key, group.ToList(), token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogPollFailed(e, group.Key);
+                }
+            });
+    }
+
+    /// <summary>Asks the node about one job now (<c>POST /scheduler/jobs/{id}/update</c>).</summary>
+    public async Task RefreshAsync(long jobId, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(jobId, cancellationToken);
+        if (job?.Node is not { } node || job.State is not ("placed" or "running"))
+            return;
+        var attempts = (await store.ListActiveAttemptsAsync(node, cancellationToken)).Where(a => a.JobId == jobId).ToList();
+        if (attempts.Count > 0)
+            await PollNodeAsync(node, attempts, cancellationToken);
+    }
+
+    /// <summary>Stops a job wherever it is. True once it has stopped; false when the stop is asked for but not yet seen.</summary>
+    public async Task<bool> KillAsync(JobRow job, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (job.State == "queued" && await store.StopQueuedAsync(job.Id, Wire.Word(StopReason.Killed), Wire.Millis(now), cancellationToken))
+        {
+            JobFiles.Delete(job.FilesDir, logger);
+            return true;
+        }
+        if (!await store.RequestStopAsync(job.Id, Wire.Word(StopReason.Killed), cancellationToken))
+        {
+            // Neither queued nor running any more: stopped meanwhile, or placed from the queue just now.
+            var again = await store.GetJobAsync(job.Id, cancellationToken);
+            return again is null || again.State == "stopped" || (again.State == "queued" && await KillAsync(again, cancellationToken));
+        }
+        var attempt = (await store.ListActiveAttemptsAsync(job.Node, cancellationToken)).FirstOrDefault(a => a.JobId == job.Id);
+        if (attempt is null)
+            return true;
+        if (attempt.State == "placed" && starter.InFlight(job.Id))
+            return false; // the next poll kills it once the start has landed
+        await KillOnNodeAsync(attempt, cancellationToken);
+        return (await store.GetJobAsync(job.Id, cancellationToken))?.State == "stopped";
+    }
+
+    private async Task PollNodeAsync(string name, List<ActiveAttempt> attempts, CancellationToken cancellationToken)
+    {
+        // A start being sent right now is the placement loop's business; asking about it could race it.
+        var tracked = attempts.Where(a => !(a.State == "placed" && starter.InFlight(a.JobId))).ToList();
+        if (tracked.Count == 0)
+            return;
+        var node = nodes.Find(name);
+        IReadOnlyList<NodeJobStatus> statuses;
+        try
+        {
+            if (node is null)
+                throw new NodeUnreachableException($"node {name} is not known");
+            statuses = await backend.GetStatusAsync(node.Target, tracked.Select(a => a.BackendRef).ToList(), cancellationToken);
+            nodes.Seen(name);
+        }
+        catch (NodeUnreachableException e)
+        {
+            nodes.Failed(name);
+            // Lost only when the node is down (no heartbeat, no answer for the whole timeout) AND this call could not
+            // reach it: before that the attempt may still be running there, and a second run must never start.
+            if (node is null || nodes.Find(name)?.Down != false)
+            {
+                LogNodeLost(name, tracked.Count, e.Message);
+                var now = time.GetUtcNow();
+                await ApplyChangesAsync(tracked.Select(a => Lifecycle.Lost(a, now, _options)).ToList(), cancellationToken);
+            }
+            return;
+        }
+
+        var byRef = statuses.ToDictionary(s => s.RequestId, StringComparer.Ordinal);
+        var reports = new List<(ActiveAttempt, NodeJobStatus)>();
+        var vanished = new List<ActiveAttempt>();
+        var orphans = new List<ActiveAttempt>();
+        var toKill = new List<ActiveAttempt>();
+        var clock = time.GetUtcNow();
+        foreach (var attempt in tracked)
+        {
+            if (byRef.TryGetValue(attempt.BackendRef, out var status))
+            {
+                reports.Add((attempt, status));
+                if (status.State != JobState.Stopped && await ShouldKillAsync(attempt, status, clock, cancellationToken))
+                    toKill.Add(attempt);
+            }
+            else if (attempt.State == "placed")
+            {
+                orphans.Add(attempt);
+            }
+            else
+            {
+                vanished.Add(attempt);
+            }
+        }
+        await ApplyAsync(reports, vanished, cancellationToken);
+        foreach (var attempt in toKill)
+            await KillOnNodeAsync(attempt, cancellationToken);
+        if (orphans.Count > 0)
+            await ResendAsync(orphans, cancellationToken);
+    }
+
+    /// <summary>Past its timeout (counted here too, from the start the node reports), or a user asked to stop it.</summary>
+    private async Task<bool> ShouldKillAsync(ActiveAttempt attempt, NodeJobStatus status, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (attempt.JobStopRequest is not null || attempt.StopRequest is not null)
+            return true;
+        if (attempt.TimeoutMs is not { } timeout || status.State != JobState.Running)
+            return false;
+        var started = status.StartedAt ?? Wire.Time(attempt.PlacedAt);
+        // The node enforces the timeout itself; the scheduler steps in a poll later if it did not.
+        if (now - started <= TimeSpan.FromMilliseconds(timeout) + _options.PollInterval)
+            return false;
+        if (await store.RequestAttemptStopAsync(attempt.JobId, (int)attempt.Number, Wire.Word(StopReason.TimedOut), cancellationToken))
+            attempt.StopRequest = Wire.Word(StopReason.TimedOut);
+        return true;
+    }
+
+    private async Task KillOnNodeAsync(ActiveAttempt attempt, CancellationToken cancellationToken)
+    {
+        var node = nodes.Find(attempt.Node);
+        if (node is null)
+            return;
+        attempt.StopRequest ??= attempt.JobStopRequest ?? Wire.Word(StopReason.Killed);
+        attempt.JobStopRequest ??= await JobStopAsync(attempt, cancellationToken);
+        try
+        {
+            var status = await backend.KillAsync(node.Target, attempt.BackendRef, cancellationToken);
+            nodes.Seen(attempt.Node);
+            // A node that never recorded the start has nothing to kill: the attempt ends here.
+            status ??= new NodeJobStatus { RequestId = attempt.BackendRef, State = JobState.Stopped, Status = JobStatus.Error, Reason = StopReason.Killed };
+            await ApplyAsync([(attempt, status)], [], cancellationToken);
+        }
+        catch (NodeUnreachableException e)
+        {
+            nodes.Failed(attempt.Node);
+            LogKillFailed(attempt.BackendRef, attempt.Node, e.Message);
+        }
+    }
+
+    private async Task<string?> JobStopAsync(ActiveAttempt attempt, CancellationToken cancellationToken) =>
+        (await store.GetJobAsync(attempt.JobId, cancellationToken))?.StopRequest;
+
+    /// <summary>
+    /// Placed, not being sent, and unknown to the node: the start may have been lost with a crash. Sending the
+    /// same start again is safe, since the node keys it on the attempt's request id.
+    /// </summary>
+    private async Task ResendAsync(List<ActiveAttempt> orphans, CancellationToken cancellationToken)
+    {
+        var mine = orphans.Where(a => starter.Reserve(a.JobId)).ToList();
+        try
+        {
+            await starter.StartAllAsync(mine, cancellationToken);
+        }
+        finally
+        {
+            foreach (var attempt in mine)
+                starter.Release(attempt.JobId);
+        }
+    }
+
+    private async Task ApplyAsync(IReadOnlyList<(ActiveAttempt Attempt, NodeJobStatus Status)> reports, IReadOnlyList<ActiveAttempt> vanished, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var changes = new List<AttemptChange>();
+        foreach (var (attempt, status) in reports)
+            if (Lifecycle.FromNode(attempt, status, now, _options) is { } change)
+                changes.Add(change);
+        // A node that answers but no longer knows a running attempt has lost its state: the attempt is lost.
+        changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options)));
+        await ApplyChangesAsync(changes, cancellationToken);
+    }
+
+    private async Task ApplyChangesAsync(List<AttemptChange> changes, CancellationToken cancellationToken)
+    {
+        if (changes.Count == 0)
+            return;
+        var applied = await store.ApplyAsync(changes, Wire.Millis(time.GetUtcNow()), cancellationToken);
+        JobFiles.DeleteFinished(applied, logger);
+        if (applied.Any(c => c.AttemptState == "stopped"))
+            placement.Wake();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Polling node {Node} failed")]
+    private partial void LogPollFailed(Exception error, string node);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} is down and cannot be reached ({Detail}): {Count} attempts are lost and go back to the queue")]
+    private partial void LogNodeLost(string node, int count, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Killing {BackendRef} on {Node} failed: {Detail}")]
+    private partial void LogKillFailed(string backendRef, string node, string detail);
+}

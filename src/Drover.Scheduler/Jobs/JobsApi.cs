@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Drover.Contracts;
+using Drover.Scheduler.Access;
+using Drover.Scheduler.Following;
+using Drover.Scheduler.Nodes;
+using Drover.Scheduler.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Jobs;
+
+/// <summary><c>/scheduler/jobs</c>: submit, list, read, update, kill, log.</summary>
+internal static class JobsApi
+{
+    public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/scheduler/jobs").WithTags("Jobs");
+        group.MapPost("/new", SubmitAsync)
+            .Accepts<JobSpec>("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+            .Produces<SubmitAnswer>(StatusCodes.Status202Accepted)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .DisableAntiforgery();
+        group.MapGet("/", ListAsync).Produces<JobPage>(contentType: "application/json").Produces<string>(contentType: "text/plain");
+        group.MapGet("/{id:long}", GetAsync);
+        group.MapGet("/{id:long}/status", GetStatusAsync);
+        group.MapPost("/{id:long}/update", UpdateAsync);
+        group.MapPost("/{id:long}/kill", KillAsync);
+        group.MapGet("/{id:long}/log", LogAsync).Produces<string>(contentType: "text/plain").ProducesProblem(StatusCodes.Status404NotFound);
+        return group;
+    }
+
+    private static async Task<IResult> SubmitAsync(
+        HttpContext context, SubmissionWriter writer, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var (submission, problem) = await SubmissionReader.ReadAsync(context.Request, options.Value, cancellationToken);
+        if (problem is not null)
+            return problem;
+        var spec = submission!.Spec;
+        var requestId = spec.RequestId ?? Guid.CreateVersion7().ToString("N");
+        spec = spec with { RequestId = requestId, MaxAttempts = spec.MaxAttempts ?? options.Value.DefaultMaxAttempts };
+        var job = new NewJob(
+            requestId, JsonSerializer.Serialize(spec, DroverJson.Options), spec.Priority, spec.MaxAttempts!.Value,
+            context.CallerJob(), spec.TimeoutSeconds is { } t ? (long)(t * 1000) : null, submission.FilesDir,
+            Wire.Millis(time.GetUtcNow()));
+        InsertResult result;
+        try
+        {
+            result = await writer.SubmitAsync(job, cancellationToken);
+        }
+        catch
+        {
+            JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi)));
+            throw;
+        }
+        if (!result.Created)
+            JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi))); // the job made before keeps its own files
+        var href = Href(result.JobId);
+        return TypedResults.Accepted(href, new SubmitAnswer(result.RequestId, result.JobId, href));
+    }
+
+    private static async Task<IResult> ListAsync(
+        HttpContext context, IJobStore store, string? state, string? status, string? node, long? parent, long? after, int? limit,
+        CancellationToken cancellationToken)
+    {
+        var problems = new Dictionary<string, string[]>();
+        if (state is not null && !Wire.TryParse<JobState>(state, out _))
+            problems["state"] = ["state is one of queued, placed, running, stopped"];
+        if (status is not null && !Wire.TryParse<JobStatus>(status, out _))
+            problems["status"] = ["status is one of unknown, good, error"];
+        if (limit is < 1 or > 10_000)
+            problems["limit"] = ["limit is between 1 and 10000"];
+        if (problems.Count > 0)
+            return TypedResults.ValidationProblem(problems);
+        var take = limit ?? 1000;
+        var jobs = await store.ListJobsAsync(new JobFilter(state, status, node, parent, after ?? 0, take), cancellationToken);
+        if (WantsText(context.Request))
+        {
+            var text = new StringBuilder();
+            foreach (var job in jobs)
+                text.Append(job.Id.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            return TypedResults.Text(text.ToString(), "text/plain");
+        }
+        string? next = null;
+        if (jobs.Count == take)
+        {
+            var query = context.Request.Query.Where(q => q.Key is not "after").Select(q => $"{q.Key}={Uri.EscapeDataString(q.Value.ToString())}")
+                .Append(string.Create(CultureInfo.InvariantCulture, $"after={jobs[^1].Id}"));
+            next = "/scheduler/jobs?" + string.Join('&', query);
+        }
+        return TypedResults.Ok(new JobPage { Jobs = jobs.Select(Wire.StatusView).ToList(), Next = next });
+    }
+
+    private static async Task<Results<Ok<JobRecord>, ProblemHttpResult>> GetAsync(long id, IJobStore store, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(id, cancellationToken);
+        if (job is null)
+            return UnknownJob(id);
+        var attempts = await store.GetAttemptsAsync(id, cancellationToken);
+        var children = await store.GetChildrenAsync(id, cancellationToken);
+        return TypedResults.Ok(Wire.Record(job, attempts, children));
+    }
+
+    private static async Task<Results<Ok<JobStatusView>, ProblemHttpResult>> GetStatusAsync(long id, IJobStore store, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(id, cancellationToken);
+        return job is null ? UnknownJob(id) : TypedResults.Ok(Wire.StatusView(job));
+    }
+
+    private static async Task<Results<Ok<JobStatusView>, ProblemHttpResult>> UpdateAsync(
+        long id, IJobStore store, Follower follower, CancellationToken cancellationToken)
+    {
+        if (await store.GetJobAsync(id, cancellationToken) is null)
+            return UnknownJob(id);
+        await follower.RefreshAsync(id, cancellationToken);
+        return TypedResults.Ok(Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!));
+    }
+
+    private static async Task<Results<Ok<JobStatusView>, Accepted<JobStatusView>, ProblemHttpResult>> KillAsync(
+        long id, IJobStore store, Follower follower, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(id, cancellationToken);
+        if (job is null)
+            return UnknownJob(id);
+        var stopped = job.State == "stopped" || await follower.KillAsync(job, cancellationToken);
+        var view = Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!);
+        // 202: the stop is recorded and will be carried out once the node can be told.
+        return stopped ? TypedResults.Ok(view) : TypedResults.Accepted(Href(id) + "/status", view);
+    }
+
+    private static async Task<IResult> LogAsync(
+        long id, HttpContext context, IJobStore store, NodeRegistry nodes, INodeBackend backend, long? offset, bool? follow,
+        CancellationToken cancellationToken)
+    {
+        if (offset is < 0)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["offset"] = ["offset is a byte position, 0 or more"] });
+        var job = await store.GetJobAsync(id, cancellationToken);
+        if (job is null)
+            return UnknownJob(id);
+        // Following a job not yet placed waits for its first attempt.
+        while (job.Attempts == 0 && follow == true && job.State == "queued")
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+            job = (await store.GetJobAsync(id, cancellationToken))!;
+        }
+        if (job.Attempts == 0 || job.Node is null || nodes.Find(job.Node) is not { } node)
+            return TypedResults.Text("", "text/plain");
+        var backendRef = Claim.BackendRefOf(job.Id, (int)job.Attempts);
+        Stream? log;
+        try
+        {
+            log = await backend.OpenLogAsync(node.Target, backendRef, offset ?? 0, follow == true, cancellationToken);
+        }
+        catch (NodeUnreachableException e)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "The node cannot be reached", detail: e.Message);
+        }
+        if (log is null)
+            return TypedResults.Text("", "text/plain"); // placed, not yet recorded on the node
+        return new LogStream(log);
+    }
+
+    private static bool WantsText(HttpRequest request) =>
+        request.GetTypedHeaders().Accept is { Count: > 0 } accept
+        && accept.Any(a => a.MediaType.Equals("text/plain", StringComparison.OrdinalIgnoreCase))
+        && !accept.Any(a => a.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase));
+
+    public static string Href(long id) => string.Create(CultureInfo.InvariantCulture, $"/scheduler/jobs/{id}");
+
+    public static ProblemHttpResult UnknownJob(long id) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such job",
+            detail: string.Create(CultureInfo.InvariantCulture, $"There is no job {id}."),
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = ["unknown job id"] } });
+
+    /// <summary>Copies the node's log to the caller as it comes, flushing each piece (no buffering of a followed log).</summary>
+    private sealed class LogStream(Stream log) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            await using var _ = log;
+            httpContext.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            httpContext.Response.ContentType = "text/plain; charset=utf-8";
+            var buffer = new byte[16 * 1024];
+            try
+            {
+                int read;
+                while ((read = await log.ReadAsync(buffer, httpContext.RequestAborted)) > 0)
+                {
+                    await httpContext.Response.Body.WriteAsync(buffer.AsMemory(0, read), httpContext.RequestAborted);
+                    await httpContext.Response.Body.FlushAsync(httpContext.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException) when (httpContext.RequestAborted.IsCancellationRequested)
+            {
+                // the caller went away
+            }
+        }
+    }
+}

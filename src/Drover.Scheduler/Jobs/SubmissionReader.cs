@@ -1,0 +1,210 @@
+using System.Globalization;
+using System.Text.Json;
+using Drover.Contracts;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Drover.Scheduler.Jobs;
+
+/// <summary>A submission read and checked: the job, and where its uploaded files wait (if any).</summary>
+internal sealed record Submission(JobSpec Spec, string? FilesDir);
+
+/// <summary>
+/// Reads <c>POST /scheduler/jobs/new</c> in its three shapes: JSON, form-encoded fields (<c>command=curl "https://x/"</c>,
+/// split by shell-word rules), and multipart (a <c>spec</c> JSON part or the same fields, plus files). Nothing is kept
+/// when the job is not valid.
+/// </summary>
+internal static class SubmissionReader
+{
+    public static async Task<(Submission? Submission, IResult? Problem)> ReadAsync(HttpRequest request, SchedulerOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (request.HasJsonContentType())
+            {
+                var spec = await JsonSerializer.DeserializeAsync<JobSpec>(request.Body, DroverJson.Options, cancellationToken);
+                if (spec is null)
+                    return (null, Problem("body", "the body is JSON null; send a job object"));
+                if (spec.Files.Count > 0)
+                    return (null, Problem("files", "files are uploaded as multipart/form-data parts, not named in JSON"));
+                return Checked(spec, null);
+            }
+            if (!request.HasFormContentType)
+                return (null, TypedResults.Problem(
+                    statusCode: StatusCodes.Status415UnsupportedMediaType,
+                    title: "Unsupported content type",
+                    detail: "Send the job as application/json, application/x-www-form-urlencoded or multipart/form-data."));
+            var form = await request.ReadFormAsync(cancellationToken);
+            return await FromFormAsync(form, options, cancellationToken);
+        }
+        catch (JsonException e)
+        {
+            return (null, ServiceDefaults.Extensions.BadJson(e));
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, TooLarge(options));
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            return (null, TooLarge(options));
+        }
+    }
+
+    private static ProblemHttpResult TooLarge(SchedulerOptions options) => TypedResults.Problem(
+        statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "The request body is too large",
+        detail: $"The limit is {options.MaxRequestBodySize} bytes (Scheduler:MaxRequestBodySize).",
+        extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["body"] = ["over the size limit"] } });
+
+    private static ValidationProblem Problem(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: "The job is not valid");
+
+    private static async Task<(Submission?, IResult?)> FromFormAsync(IFormCollection form, SchedulerOptions options, CancellationToken cancellationToken)
+    {
+        JobSpec spec;
+        var problems = new Dictionary<string, string[]>();
+        var specText = form.TryGetValue("spec", out var specField) ? specField.ToString()
+            : form.Files.GetFile("spec") is { } specFile ? await ReadTextAsync(specFile, cancellationToken) : null;
+        if (specText is not null)
+        {
+            try
+            {
+                spec = JsonSerializer.Deserialize<JobSpec>(specText, DroverJson.Options) ?? new JobSpec();
+            }
+            catch (JsonException e)
+            {
+                return (null, ServiceDefaults.Extensions.BadJson(e));
+            }
+        }
+        else
+        {
+            spec = FromFields(form, problems);
+        }
+        if (problems.Count > 0)
+            return (null, TypedResults.ValidationProblem(problems, title: "The job is not valid"));
+
+        var files = form.Files.Where(f => f.Name != "spec").ToList();
+        foreach (var file in files)
+            if (JobRules.CheckFileName(file.FileName) is { } problem)
+                problems[$"files.{file.Name}"] = [problem];
+        if (files.Select(f => f.FileName).Distinct(StringComparer.Ordinal).Count() != files.Count)
+            problems["files"] = ["two files have the same name"];
+        spec = spec with { Files = files.Select(f => f.FileName).ToList() };
+        var (checkedSubmission, checkProblem) = Checked(spec, null, problems);
+        if (checkProblem is not null || files.Count == 0)
+            return (checkedSubmission, checkProblem);
+
+        // Written before the job is committed: a job in the store always has its files.
+        var dir = Path.GetFullPath(Path.Combine(options.DataDirectory, Guid.CreateVersion7().ToString("N")));
+        Directory.CreateDirectory(dir);
+        foreach (var file in files)
+        {
+            await using var target = File.Create(Path.Combine(dir, file.FileName));
+            await file.CopyToAsync(target, cancellationToken);
+            await target.FlushAsync(cancellationToken);
+        }
+        return (new Submission(spec, dir), null);
+    }
+
+    private static async Task<string> ReadTextAsync(IFormFile file, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(file.OpenReadStream());
+        return await reader.ReadToEndAsync(cancellationToken);
+    }
+
+    /// <summary>The form fields: <c>command</c>, <c>shell</c>, <c>env</c>, <c>timeout</c>, <c>max_attempts</c>, <c>label</c>, <c>node</c>, <c>priority</c>, <c>request_id</c>.</summary>
+    private static JobSpec FromFields(IFormCollection form, Dictionary<string, string[]> problems)
+    {
+        var commands = new List<CommandSpec>();
+        foreach (var line in form["command"])
+        {
+            try
+            {
+                var argv = ShellWords.Split(line ?? "");
+                if (argv.Count == 0)
+                    problems["command"] = ["the command is empty"];
+                else
+                    commands.Add(CommandSpec.FromArgv([.. argv]));
+            }
+            catch (FormatException e)
+            {
+                problems["command"] = [$"the command cannot be split into words: {e.Message}"];
+            }
+        }
+        commands.AddRange(form["shell"].Select(line => CommandSpec.FromShell(line ?? "")));
+
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in form["env"])
+        {
+            if (pair?.Split('=', 2) is [var name, var value])
+                environment[name] = value;
+            else
+                problems["env"] = [$"'{pair}' is not NAME=value"];
+        }
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in form["label"])
+        {
+            if (pair?.Split('=', 2) is [{ Length: > 0 } key, var value])
+                labels[key] = value;
+            else
+                problems["label"] = [$"'{pair}' is not key=value"];
+        }
+        var node = form["node"].ToString();
+        return new JobSpec
+        {
+            Commands = commands,
+            Environment = environment,
+            RequestId = form.TryGetValue("request_id", out var requestId) ? requestId.ToString() : null,
+            TimeoutSeconds = Number(form, problems, "timeout", "timeout_seconds"),
+            MaxAttempts = (int?)Integer(form, problems, "max_attempts"),
+            Priority = (int)(Integer(form, problems, "priority") ?? 0),
+            Constraints = labels.Count > 0 || node.Length > 0 ? new JobConstraints { Node = node.Length > 0 ? node : null, Labels = labels } : null,
+        };
+    }
+
+    private static double? Number(IFormCollection form, Dictionary<string, string[]> problems, params string[] names)
+    {
+        foreach (var name in names)
+        {
+            if (!form.TryGetValue(name, out var text))
+                continue;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                return value;
+            problems[name] = [$"'{text}' is not a number of seconds"];
+        }
+        return null;
+    }
+
+    private static long? Integer(IFormCollection form, Dictionary<string, string[]> problems, string name)
+    {
+        if (!form.TryGetValue(name, out var text))
+            return null;
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            return value;
+        problems[name] = [$"'{text}' is not a whole number"];
+        return null;
+    }
+
+    private static (Submission?, IResult?) Checked(JobSpec spec, string? filesDir, Dictionary<string, string[]>? problems = null)
+    {
+        problems ??= [];
+        JobRules.CheckCommands(spec.Commands, problems);
+        JobRules.CheckEnvironment(spec.Environment, problems);
+        if (spec.RequestId is not null && !JobRules.IsSafeName(spec.RequestId))
+            problems["request_id"] = [$"request_id must be 1-{JobRules.MaxNameLength} characters of letters, digits, '.', '_' or '-', not starting with '.'"];
+        if (spec.TimeoutSeconds is { } t && (t <= 0 || double.IsNaN(t) || double.IsInfinity(t) || t > TimeSpan.MaxValue.TotalSeconds / 2))
+            problems["timeout_seconds"] = ["timeout_seconds must be a positive number of seconds"];
+        if (spec.MaxAttempts is { } m && (m < 1 || m > JobLimits.MaxAttempts))
+            problems["max_attempts"] = [$"max_attempts must be between 1 and {JobLimits.MaxAttempts}"];
+        if (Math.Abs((long)spec.Priority) > JobLimits.MaxPriority)
+            problems["priority"] = [$"priority must be between -{JobLimits.MaxPriority} and {JobLimits.MaxPriority}"];
+        if (spec.Constraints?.Node is { } node && !JobRules.IsSafeName(node))
+            problems["constraints.node"] = ["a node name is letters, digits, '.', '_' or '-'"];
+        foreach (var (key, value) in spec.Constraints?.Labels ?? new Dictionary<string, string>())
+            if (string.IsNullOrEmpty(key) || value is null)
+                problems["constraints.labels"] = ["labels are non-empty names with string values"];
+        return problems.Count > 0
+            ? (null, TypedResults.ValidationProblem(problems, title: "The job is not valid"))
+            : (new Submission(spec, filesDir), null);
+    }
+}

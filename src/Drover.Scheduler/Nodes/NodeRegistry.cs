@@ -1,0 +1,213 @@
+using System.Text.Json;
+using Drover.Contracts;
+using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Placement;
+using Drover.Scheduler.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Nodes;
+
+/// <summary>A node as placement sees it at one moment.</summary>
+internal sealed record NodeSnapshot(
+    string Name, NodeTarget Target, string Source, NodeInfo? Info, IReadOnlyDictionary<string, string> Labels,
+    bool Drained, bool Down, DateTimeOffset LastSeen, DateTimeOffset? BackoffUntil)
+{
+    /// <summary>0 when the node does not announce slots: it takes what it takes and answers 429 when full.</summary>
+    public int Slots => Info?.Slots ?? 0;
+
+    public bool Usable(DateTimeOffset now) => !Drained && !Down && (BackoffUntil is null || BackoffUntil <= now);
+}
+
+/// <summary>
+/// Every node the scheduler knows: configured ones and those that registered by heartbeat. Health is kept in memory
+/// (a restarted scheduler gives every node one heartbeat timeout to be heard from); identity and drain live in the store.
+/// </summary>
+internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, PlacementSignal placement)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
+    private readonly SchedulerOptions _options = options.Value;
+
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var stored = (await store.ListNodesAsync(cancellationToken)).ToDictionary(n => n.Name, StringComparer.Ordinal);
+        foreach (var configured in _options.Nodes)
+        {
+            stored.TryGetValue(configured.Name, out var row);
+            await store.UpsertNodeAsync(new NodeRow
+            {
+                Name = configured.Name,
+                Uri = configured.Uri,
+                Source = "static",
+                Info = row?.Info,
+                UpdatedAt = Wire.Millis(now),
+            }, cancellationToken);
+            lock (_lock)
+                _nodes[configured.Name] = new Entry(configured.Name, "static")
+                {
+                    Uri = Normalize(configured.Uri),
+                    Token = configured.Token,
+                    ConfiguredLabels = configured.Labels,
+                    Info = row?.Info is { } info ? JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options) : null,
+                    Drained = row?.Drained == 1,
+                    LastSeen = now,
+                };
+        }
+        foreach (var row in stored.Values.Where(r => r.Source == "registered"))
+        {
+            lock (_lock)
+                _nodes.TryAdd(row.Name, new Entry(row.Name, "registered")
+                {
+                    Uri = Normalize(row.Uri),
+                    Info = row.Info is { } info ? JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options) : null,
+                    Drained = row.Drained == 1,
+                    LastSeen = now,
+                });
+        }
+    }
+
+    public IReadOnlyList<NodeSnapshot> Snapshot()
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+            return _nodes.Values.OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => e.ToSnapshot(now, _options)).ToList();
+    }
+
+    public NodeSnapshot? Find(string name)
+    {
+        lock (_lock)
+            return _nodes.TryGetValue(name, out var entry) ? entry.ToSnapshot(time.GetUtcNow(), _options) : null;
+    }
+
+    /// <summary>A node registers or heartbeats. Persisted only when what it says about itself changed.</summary>
+    public async Task HeartbeatAsync(NodeInfo info, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        bool changed, wake;
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(info.Name, out var entry))
+                _nodes[info.Name] = entry = new Entry(info.Name, "registered");
+            wake = entry.Info is null || entry.IsDown(now, _options) || entry.Info.Running != info.Running;
+            changed = entry.Info is null || entry.Uri?.ToString() != Normalize(info.Uri).ToString()
+                || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
+            if (entry.Source == "registered")
+                entry.Uri = Normalize(info.Uri);
+            entry.Info = info;
+            entry.LastSeen = now;
+            entry.Failing = false;
+        }
+        if (changed)
+        {
+            var snapshot = Find(info.Name)!;
+            await store.UpsertNodeAsync(new NodeRow
+            {
+                Name = info.Name,
+                Uri = snapshot.Target.Uri.ToString(),
+                Source = snapshot.Source,
+                Info = JsonSerializer.Serialize(info, DroverJson.Options),
+                UpdatedAt = Wire.Millis(now),
+            }, cancellationToken);
+        }
+        if (wake || changed)
+            placement.Wake();
+    }
+
+    /// <summary>A configured node answered <c>/processor/info</c>.</summary>
+    public void Refreshed(string name, NodeInfo info)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(name, out var entry))
+            {
+                var wake = entry.Info is null || entry.IsDown(time.GetUtcNow(), _options);
+                entry.Info = info;
+                entry.LastSeen = time.GetUtcNow();
+                entry.Failing = false;
+                if (wake)
+                    placement.Wake();
+            }
+        }
+    }
+
+    /// <summary>The node answered a call: it is alive.</summary>
+    public void Seen(string name)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(name, out var entry))
+            {
+                entry.LastSeen = time.GetUtcNow();
+                entry.Failing = false;
+            }
+        }
+    }
+
+    /// <summary>A call to the node failed.</summary>
+    public void Failed(string name)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(name, out var entry))
+                entry.Failing = true;
+        }
+    }
+
+    /// <summary>The node answered 429 or failed a start: no new job goes there for a while.</summary>
+    public void BackOff(string name)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(name, out var entry))
+                entry.BackoffUntil = time.GetUtcNow() + _options.NodeBackoff;
+        }
+    }
+
+    public async Task<NodeSnapshot?> SetDrainedAsync(string name, bool drained, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(name, out var entry))
+                return null;
+            entry.Drained = drained;
+        }
+        await store.SetDrainedAsync(name, drained, Wire.Millis(time.GetUtcNow()), cancellationToken);
+        if (!drained)
+            placement.Wake();
+        return Find(name);
+    }
+
+    private static Uri Normalize(string uri)
+    {
+        var text = string.IsNullOrEmpty(uri) ? "http://invalid/" : uri;
+        return new Uri(text.EndsWith('/') ? text : text + "/");
+    }
+
+    private sealed class Entry(string name, string source)
+    {
+        public string Name { get; } = name;
+        public string Source { get; } = source;
+        public Uri? Uri { get; set; }
+        public string? Token { get; init; }
+        public IReadOnlyDictionary<string, string> ConfiguredLabels { get; init; } = new Dictionary<string, string>();
+        public NodeInfo? Info { get; set; }
+        public bool Drained { get; set; }
+        public bool Failing { get; set; }
+        public DateTimeOffset LastSeen { get; set; }
+        public DateTimeOffset? BackoffUntil { get; set; }
+
+        /// <summary>Not heard from within the heartbeat timeout (for a configured node: not answered).</summary>
+        public bool IsDown(DateTimeOffset now, SchedulerOptions options) => now - LastSeen > options.HeartbeatTimeout;
+
+        public NodeSnapshot ToSnapshot(DateTimeOffset now, SchedulerOptions options)
+        {
+            var labels = new Dictionary<string, string>(Info?.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+            foreach (var (key, value) in ConfiguredLabels)
+                labels[key] = value;
+            return new NodeSnapshot(
+                Name, new NodeTarget(Name, Uri ?? new Uri("http://invalid/"), string.IsNullOrEmpty(Token) ? options.NodeToken : Token),
+                Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null);
+        }
+    }
+}

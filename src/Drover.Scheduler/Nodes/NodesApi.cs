@@ -1,0 +1,106 @@
+using Drover.Contracts;
+using Drover.Scheduler.Following;
+using Drover.Scheduler.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Drover.Scheduler.Nodes;
+
+/// <summary><c>/scheduler/nodes</c>: the nodes, those available now, drain, and what nodes send (heartbeats, pushed changes).</summary>
+internal static class NodesApi
+{
+    public static RouteGroupBuilder MapNodesApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/scheduler/nodes").WithTags("Nodes");
+        group.MapGet("/", ListAsync);
+        group.MapGet("/available", AvailableAsync);
+        group.MapGet("/{name}", GetAsync);
+        group.MapPost("/{name}/drain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, true, nodes, store, time, ct));
+        group.MapPost("/{name}/undrain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, false, nodes, store, time, ct));
+        routes.MapPost(NodeRoutes.Heartbeat, HeartbeatAsync).WithTags("Nodes");
+        routes.MapPost(NodeRoutes.PushJobs, PushAsync).WithTags("Nodes");
+        return group;
+    }
+
+    private static async Task<Ok<NodeViewList>> ListAsync(NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var load = await store.CountActiveByNodeAsync(cancellationToken);
+        return TypedResults.Ok(new NodeViewList { Nodes = nodes.Snapshot().Select(n => View(n, load)).ToList() });
+    }
+
+    /// <summary>Nodes a job can go to now: up, not drained, not backing off, with a free slot; <c>?label=k=v</c> and <c>?node=</c> narrow it.</summary>
+    private static async Task<Results<Ok<NodeViewList>, ValidationProblem>> AvailableAsync(
+        NodeRegistry nodes, IJobStore store, TimeProvider time, string[]? label, string? node, CancellationToken cancellationToken)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in label ?? [])
+        {
+            if (pair.Split('=', 2) is [{ Length: > 0 } key, var value])
+                labels[key] = value;
+            else
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["label"] = [$"'{pair}' is not key=value"] });
+        }
+        var constraints = new JobConstraints { Node = node, Labels = labels };
+        var load = await store.CountActiveByNodeAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var available = nodes.Snapshot()
+            .Where(n => n.Usable(now) && Placement.PlacementService.Fits(n, constraints) && (n.Slots == 0 || load.GetValueOrDefault(n.Name) < n.Slots))
+            .Select(n => View(n, load))
+            .ToList();
+        return TypedResults.Ok(new NodeViewList { Nodes = available });
+    }
+
+    private static async Task<Results<Ok<NodeView>, ProblemHttpResult>> GetAsync(string name, NodeRegistry nodes, IJobStore store, CancellationToken cancellationToken)
+    {
+        var node = nodes.Find(name);
+        return node is null ? UnknownNode(name) : TypedResults.Ok(View(node, await store.CountActiveByNodeAsync(cancellationToken)));
+    }
+
+    private static async Task<Results<Ok<NodeView>, ProblemHttpResult>> SetDrainedAsync(
+        string name, bool drained, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var node = await nodes.SetDrainedAsync(name, drained, cancellationToken);
+        return node is null ? UnknownNode(name) : TypedResults.Ok(View(node, await store.CountActiveByNodeAsync(cancellationToken)));
+    }
+
+    private static async Task<Results<Ok, ValidationProblem>> HeartbeatAsync(NodeInfo info, NodeRegistry nodes, CancellationToken cancellationToken)
+    {
+        var problems = new Dictionary<string, string[]>();
+        if (!JobRules.IsSafeName(info.Name))
+            problems["name"] = ["a node name is letters, digits, '.', '_' or '-'"];
+        if (!Uri.TryCreate(info.Uri, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            problems["uri"] = ["uri is the absolute http(s) address where the node answers the node protocol"];
+        if (problems.Count > 0)
+            return TypedResults.ValidationProblem(problems);
+        await nodes.HeartbeatAsync(info, cancellationToken);
+        return TypedResults.Ok();
+    }
+
+    private static async Task<Results<Ok, ProblemHttpResult>> PushAsync(string name, NodeJobList list, NodeRegistry nodes, Follower follower, CancellationToken cancellationToken)
+    {
+        if (nodes.Find(name) is null)
+            return UnknownNode(name);
+        await follower.PushedAsync(name, list, cancellationToken);
+        return TypedResults.Ok();
+    }
+
+    private static ProblemHttpResult UnknownNode(string name) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such node", detail: $"There is no node '{name}'.",
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["name"] = ["unknown node"] } });
+
+    private static NodeView View(NodeSnapshot node, IReadOnlyDictionary<string, int> load) => new()
+    {
+        Name = node.Name,
+        Ipv4 = node.Info?.Ipv4 ?? [],
+        Hostname = node.Info?.Hostname ?? node.Target.Uri.Host,
+        Uri = node.Target.Uri.ToString().TrimEnd('/'),
+        Labels = node.Labels,
+        Slots = node.Slots,
+        Running = load.GetValueOrDefault(node.Name),
+        Health = node.Down ? NodeHealth.Down : NodeHealth.Up,
+        Drained = node.Drained,
+        Source = node.Source,
+        LastSeen = node.LastSeen,
+        BackoffUntil = node.BackoffUntil,
+        Features = node.Info?.Features ?? [],
+    };
+}

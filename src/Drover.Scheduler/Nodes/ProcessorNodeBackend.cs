@@ -1,0 +1,242 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Drover.Contracts;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Drover.Scheduler.Nodes;
+
+/// <summary>Speaks the node protocol (docs/node-protocol.md) to Processors and any other program that answers it.</summary>
+internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBackend
+{
+    public const string Client = "drover-node";
+    public const string StreamClient = "drover-node-stream";
+
+    /// <summary>
+    /// Every call to a node is idempotent (reads; a start carries its request id, which the node deduplicates; a kill
+    /// of a stopped job changes nothing), so all may be retried. 429 is not retried: the job goes to another node.
+    /// The circuit breaker is kept per node (pipelines selected by authority), so one dead node does not cut off others.
+    /// </summary>
+    public static void AddClients(IServiceCollection services)
+    {
+        services.AddHttpClient(Client, c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .AddResilienceHandler("node", (pipeline, context) =>
+            {
+                var options = context.ServiceProvider.GetRequiredService<IOptions<SchedulerOptions>>().Value;
+                var total = options.NodeCallTimeout;
+                static bool Transient(Outcome<HttpResponseMessage> outcome) => outcome switch
+                {
+                    { Exception: HttpRequestException or TimeoutRejectedException } => true,
+                    { Result: { } response } => (int)response.StatusCode >= 500,
+                    _ => false,
+                };
+                pipeline.AddTimeout(total);
+                pipeline.AddRetry(new HttpRetryStrategyOptions
+                {
+                    MaxRetryAttempts = 2,
+                    Delay = TimeSpan.FromMilliseconds(100),
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    ShouldHandle = args => ValueTask.FromResult(Transient(args.Outcome)),
+                });
+                pipeline.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+                {
+                    FailureRatio = 0.8,
+                    MinimumThroughput = 6,
+                    SamplingDuration = TimeSpan.FromSeconds(Math.Max(1, options.HeartbeatTimeout.TotalSeconds)),
+                    BreakDuration = options.NodeBackoff < TimeSpan.FromMilliseconds(500) ? TimeSpan.FromMilliseconds(500) : options.NodeBackoff,
+                    ShouldHandle = args => ValueTask.FromResult(Transient(args.Outcome)),
+                });
+                pipeline.AddTimeout(total / 3);
+            })
+            .SelectPipelineByAuthority();
+
+        // Log streams live as long as the job; only connecting is bounded.
+        services.AddHttpClient(StreamClient, c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(services =>
+                new SocketsHttpHandler { ConnectTimeout = services.GetRequiredService<IOptions<SchedulerOptions>>().Value.NodeCallTimeout });
+    }
+
+    public async Task<NodeInfo> GetInfoAsync(NodeTarget node, CancellationToken cancellationToken)
+    {
+        using var response = await CallAsync(node, HttpMethod.Get, "processor/info", cancellationToken);
+        await EnsureOkAsync(node, response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync<NodeInfo>(DroverJson.Options, cancellationToken)
+            ?? throw new NodeUnreachableException($"node {node.Name} sent no info");
+    }
+
+    public async Task<StartResult> StartAsync(NodeTarget node, NodeJobRequest request, IReadOnlyList<string> files, CancellationToken cancellationToken)
+    {
+        HttpContent content;
+        var json = JsonSerializer.Serialize(request, DroverJson.Options);
+        if (files.Count == 0)
+        {
+            content = new StringContent(json, Encoding.UTF8, "application/json");
+        }
+        else
+        {
+            // Bytes, not streams: a retried start must be able to send the same body again.
+            var form = new MultipartFormDataContent { { new StringContent(json, Encoding.UTF8, "application/json"), "spec" } };
+            foreach (var path in files)
+            {
+                var part = new ByteArrayContent(await File.ReadAllBytesAsync(path, cancellationToken));
+                part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                form.Add(part, "file", Path.GetFileName(path));
+            }
+            content = form;
+        }
+
+        try
+        {
+            using var response = await SendAsync(node, HttpMethod.Post, "processor/jobs/new", content, cancellationToken);
+            if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
+                return new StartResult(StartOutcome.Started, await response.Content.ReadFromJsonAsync<NodeJobStatus>(DroverJson.Options, cancellationToken));
+            var detail = $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}";
+            return response.StatusCode switch
+            {
+                HttpStatusCode.TooManyRequests => new StartResult(StartOutcome.Busy, Detail: detail),
+                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new StartResult(StartOutcome.NotDelivered, Detail: detail),
+                >= HttpStatusCode.InternalServerError => new StartResult(StartOutcome.Unknown, Detail: detail),
+                _ => new StartResult(StartOutcome.Rejected, Detail: detail),
+            };
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
+        {
+            return new StartResult(NeverSent(e) ? StartOutcome.NotDelivered : StartOutcome.Unknown, Detail: e.Message);
+        }
+        finally
+        {
+            content.Dispose();
+        }
+    }
+
+    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
+    {
+        var query = string.Join('&', requestIds.Select(id => "request_id=" + Uri.EscapeDataString(id)));
+        using var response = await CallAsync(node, HttpMethod.Get, "processor/jobs/status?" + query, cancellationToken);
+        await EnsureOkAsync(node, response, cancellationToken);
+        var list = await response.Content.ReadFromJsonAsync<NodeJobList>(DroverJson.Options, cancellationToken);
+        return list?.Jobs ?? [];
+    }
+
+    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
+    {
+        using var response = await CallAsync(node, HttpMethod.Post, $"processor/jobs/{Uri.EscapeDataString(requestId)}/kill", cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+            return null;
+        await EnsureOkAsync(node, response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync<NodeJobStatus>(DroverJson.Options, cancellationToken);
+    }
+
+    public async Task<Stream?> OpenLogAsync(NodeTarget node, string requestId, long offset, bool follow, CancellationToken cancellationToken)
+    {
+        var client = clients.CreateClient(StreamClient);
+        var path = string.Create(CultureInfo.InvariantCulture,
+            $"processor/jobs/{Uri.EscapeDataString(requestId)}/log?offset={offset}{(follow ? "&follow=true" : "")}");
+        using var request = Request(node, HttpMethod.Get, path, null);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new NodeUnreachableException($"node {node.Name} cannot be reached: {e.Message}", e);
+        }
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            response.Dispose();
+            return null;
+        }
+        if (!response.IsSuccessStatusCode)
+        {
+            var detail = await ReadDetailAsync(response, cancellationToken);
+            response.Dispose();
+            throw new NodeUnreachableException($"node {node.Name} answered {(int)response.StatusCode}: {detail}");
+        }
+        return new ResponseStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
+    }
+
+    private async Task<HttpResponseMessage> CallAsync(NodeTarget node, HttpMethod method, string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SendAsync(node, method, path, null, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
+        {
+            throw new NodeUnreachableException($"node {node.Name} cannot be reached: {e.Message}", e);
+        }
+    }
+
+    private Task<HttpResponseMessage> SendAsync(NodeTarget node, HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        var request = Request(node, method, path, content);
+        return clients.CreateClient(Client).SendAsync(request, cancellationToken);
+    }
+
+    private static HttpRequestMessage Request(NodeTarget node, HttpMethod method, string path, HttpContent? content)
+    {
+        var request = new HttpRequestMessage(method, new Uri(node.Uri, path)) { Content = content };
+        if (!string.IsNullOrEmpty(node.Token))
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", node.Token);
+        return request;
+    }
+
+    private static async Task EnsureOkAsync(NodeTarget node, HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+            throw new NodeUnreachableException(
+                $"node {node.Name} answered {(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}");
+    }
+
+    private static async Task<string> ReadDetailAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        return body.Length > 500 ? body[..500] : body;
+    }
+
+    /// <summary>A refused connection or an open circuit means the node never saw the request.</summary>
+    private static bool NeverSent(Exception e) => e switch
+    {
+        BrokenCircuitException => true,
+        HttpRequestException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.NetworkUnreachable } } => true,
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } => true,
+        _ => false,
+    };
+
+    /// <summary>The body of a response that disposes the response with it.</summary>
+    private sealed class ResponseStream(HttpResponseMessage response, Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+                response.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}

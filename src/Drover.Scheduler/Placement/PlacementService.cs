@@ -1,0 +1,143 @@
+using Drover.Contracts;
+using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Nodes;
+using Drover.Scheduler.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Placement;
+
+/// <summary>
+/// Takes queued jobs in order (priority, then age), finds each a node that fits and is least loaded, claims it in the
+/// store and starts it there. Woken by <see cref="PlacementSignal"/>; looks again every poll interval regardless.
+/// </summary>
+internal sealed partial class PlacementService(
+    IJobStore store, NodeRegistry nodes, Starter starter, PlacementSignal signal, IOptions<SchedulerOptions> options,
+    TimeProvider time, ILogger<PlacementService> logger) : BackgroundService
+{
+    private const int BatchSize = 256;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var more = false;
+            try
+            {
+                more = await PlaceOnceAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogPassFailed(e);
+            }
+            if (!more)
+                await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
+        }
+    }
+
+    /// <summary>One pass; true when it placed something and more may be waiting.</summary>
+    internal async Task<bool> PlaceOnceAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var jobs = await store.ListPlaceableAsync(Wire.Millis(now), BatchSize, cancellationToken);
+        if (jobs.Count == 0)
+            return false;
+        var snapshot = nodes.Snapshot();
+        var load = new Dictionary<string, int>(await store.CountActiveByNodeAsync(cancellationToken), StringComparer.Ordinal);
+        var claims = new List<Claim>();
+        var reasons = new List<(long, string?)>();
+        foreach (var job in jobs)
+        {
+            var spec = Wire.Spec(job.Spec);
+            var best = snapshot
+                .Where(n => n.Usable(now) && Fits(n, spec.Constraints) && (n.Slots == 0 || Load(load, n.Name) < n.Slots))
+                .OrderBy(n => n.Slots > 0 ? (double)Load(load, n.Name) / n.Slots : Load(load, n.Name))
+                .ThenBy(n => Load(load, n.Name))
+                .ThenBy(n => n.Name, StringComparer.Ordinal)
+                .FirstOrDefault();
+            if (best is null)
+            {
+                var reason = Explain(spec.Constraints, snapshot, load, now);
+                if (reason != job.QueueReason)
+                    reasons.Add((job.Id, reason));
+                continue;
+            }
+            load[best.Name] = Load(load, best.Name) + 1;
+            claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
+        }
+        await store.SetQueueReasonsAsync(reasons, cancellationToken);
+        if (claims.Count == 0)
+            return false;
+
+        // Reserved before the claim commits, so the follower never mistakes a start being sent for a lost one.
+        var reserved = claims.Where(c => starter.Reserve(c.JobId)).ToList();
+        try
+        {
+            var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
+            var byId = jobs.ToDictionary(j => j.Id);
+            var attempts = won.Select(c => ToAttempt(byId[c.JobId], c, now)).ToList();
+            await starter.StartAllAsync(attempts, cancellationToken);
+            return won.Count > 0;
+        }
+        finally
+        {
+            foreach (var claim in reserved)
+                starter.Release(claim.JobId);
+        }
+    }
+
+    private static int Load(Dictionary<string, int> load, string node) => load.GetValueOrDefault(node);
+
+    public static bool Fits(NodeSnapshot node, JobConstraints? constraints) =>
+        constraints is null
+        || ((constraints.Node is null || constraints.Node == node.Name)
+            && constraints.Labels.All(l => node.Labels.TryGetValue(l.Key, out var value) && value == l.Value));
+
+    /// <summary>Why no node takes the job now, as precisely as can be said.</summary>
+    public static string Explain(JobConstraints? constraints, IReadOnlyList<NodeSnapshot> snapshot, Dictionary<string, int> load, DateTimeOffset now)
+    {
+        if (snapshot.Count == 0)
+            return "no node is configured or registered";
+        IEnumerable<NodeSnapshot> fitting = snapshot;
+        if (constraints?.Node is { } name)
+        {
+            fitting = fitting.Where(n => n.Name == name).ToList();
+            if (!fitting.Any())
+                return $"no node is named '{name}'";
+        }
+        if (constraints?.Labels is { Count: > 0 } labels)
+        {
+            fitting = fitting.Where(n => Fits(n, constraints)).ToList();
+            if (!fitting.Any())
+                return $"no node has the labels {string.Join(", ", labels.Select(l => $"{l.Key}={l.Value}"))}";
+        }
+        var up = fitting.Where(n => !n.Down).ToList();
+        if (up.Count == 0)
+            return "every node that fits is down";
+        var open = up.Where(n => !n.Drained).ToList();
+        if (open.Count == 0)
+            return "every node that fits is drained";
+        if (open.All(n => n.BackoffUntil > now))
+            return "every node that fits answered 429 or failed lately; waiting before trying it again";
+        return "every node that fits is busy (all slots taken)";
+    }
+
+    private static ActiveAttempt ToAttempt(JobRow job, Claim claim, DateTimeOffset now) => new()
+    {
+        JobId = job.Id,
+        Number = claim.Number,
+        Node = claim.Node,
+        BackendRef = claim.BackendRef,
+        State = "placed",
+        PlacedAt = Wire.Millis(now),
+        JobState = "placed",
+        MaxAttempts = job.MaxAttempts,
+        Attempts = claim.Number,
+        Failures = job.Failures,
+        TimeoutMs = job.TimeoutMs,
+        Spec = job.Spec,
+        FilesDir = job.FilesDir,
+    };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]
+    private partial void LogPassFailed(Exception error);
+}

@@ -1,0 +1,72 @@
+using System.Globalization;
+using Drover.Contracts;
+using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Placement;
+using Drover.Scheduler.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Drover.Scheduler.Queue;
+
+/// <summary><c>/scheduler/queue</c>: jobs not yet placed; is one still there and why; remove one.</summary>
+internal static class QueueApi
+{
+    public static RouteGroupBuilder MapQueueApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/scheduler/queue").WithTags("Queue");
+        group.MapGet("/", ListAsync);
+        group.MapGet("/{id:long}", GetAsync);
+        group.MapDelete("/{id:long}", RemoveAsync);
+        return group;
+    }
+
+    private static async Task<Ok<QueueList>> ListAsync(IJobStore store, long? after, int? limit, CancellationToken cancellationToken)
+    {
+        var jobs = await store.ListJobsAsync(new JobFilter("queued", null, null, null, after ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)), cancellationToken);
+        return TypedResults.Ok(new QueueList { Jobs = jobs.OrderByDescending(j => j.Priority).ThenBy(j => j.Id).Select(Entry).ToList() });
+    }
+
+    private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> GetAsync(long id, IJobStore store, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(id, cancellationToken);
+        return job is null ? JobsApi.UnknownJob(id) : TypedResults.Ok(Entry(job));
+    }
+
+    private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> RemoveAsync(
+        long id, IJobStore store, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var job = await store.GetJobAsync(id, cancellationToken);
+        if (job is null)
+            return JobsApi.UnknownJob(id);
+        if (!await store.StopQueuedAsync(id, Wire.Word(StopReason.Cancelled), Wire.Millis(time.GetUtcNow()), cancellationToken))
+        {
+            var now = (await store.GetJobAsync(id, cancellationToken))!;
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "The job is not in the queue",
+                detail: string.Create(CultureInfo.InvariantCulture, $"Job {id} is {now.State}; kill it with POST /scheduler/jobs/{id}/kill."),
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [$"job is {now.State}"] } });
+        }
+        JobFiles.Delete(job.FilesDir, loggers.CreateLogger(typeof(QueueApi)));
+        return TypedResults.Ok(Entry((await store.GetJobAsync(id, cancellationToken))!));
+    }
+
+    private static QueueEntry Entry(JobRow job)
+    {
+        var queued = job.State == "queued";
+        return new QueueEntry
+        {
+            JobId = job.Id,
+            RequestId = job.RequestId,
+            Queued = queued,
+            State = Wire.Parse<JobState>(job.State),
+            Status = Wire.Parse<JobStatus>(job.Status),
+            Priority = (int)job.Priority,
+            Attempts = (int)job.Attempts,
+            CreatedAt = Wire.Time(job.CreatedAt),
+            NotBefore = queued ? Wire.Time(job.NotBefore) : null,
+            Reason = queued
+                ? job.QueueReason ?? "waiting for the placement loop"
+                : job.State == "stopped"
+                    ? $"left the queue: stopped ({job.Status}{(job.Reason is null ? "" : ", " + job.Reason)})"
+                    : $"left the queue: {job.State} on {job.Node}",
+        };
+    }
+}

@@ -1,0 +1,69 @@
+using Drover.Scheduler.Access;
+using Drover.Scheduler.Following;
+using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Nodes;
+using Drover.Scheduler.Placement;
+using Drover.Scheduler.Queue;
+using Drover.Scheduler.Storage;
+using Drover.ServiceDefaults;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler;
+
+/// <summary>The Scheduler: owns the job table and the queue, places jobs on nodes and follows them.</summary>
+public static class SchedulerApp
+{
+    public const int DefaultPort = 8081;
+
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults("scheduler");
+        builder.UseDefaultUrl(DefaultPort);
+        builder.AddScheduler();
+
+        var app = builder.Build();
+        var options = app.Services.GetRequiredService<IOptions<SchedulerOptions>>().Value;
+        Security.RequireTokenOffLoopback(app.Configuration, options.Token, "The scheduler");
+        app.UseCallerAccess(options);
+        app.MapServiceDefaults("Drover Scheduler");
+        app.MapJobsApi();
+        app.MapQueueApi();
+        app.MapNodesApi();
+        return app;
+    }
+
+    private static void AddScheduler(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<SchedulerOptions>().BindConfiguration(SchedulerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SchedulerOptions>, SchedulerOptionsValidator>();
+
+        // Request bodies (uploads included) are bounded by one option.
+        var limit = builder.Configuration.GetValue<long?>($"{SchedulerOptions.Section}:{nameof(SchedulerOptions.MaxRequestBodySize)}")
+            ?? new SchedulerOptions().MaxRequestBodySize;
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = limit);
+        services.Configure<FormOptions>(o =>
+        {
+            o.MultipartBodyLengthLimit = limit;
+            o.ValueLengthLimit = (int)Math.Min(limit, int.MaxValue);
+        });
+
+        services.AddSingleton<IJobStore, SqliteJobStore>();
+        services.AddSingleton<NodeRegistry>();
+        services.AddSingleton<PlacementSignal>();
+        services.AddSingleton<PublicAddress>();
+        services.AddSingleton<INodeBackend, ProcessorNodeBackend>();
+        ProcessorNodeBackend.AddClients(services);
+        services.AddSingleton<Starter>();
+        services.AddSingleton<Follower>();
+        services.AddSingleton<SubmissionWriter>();
+
+        // Started in this order: the store first, then the loops.
+        services.AddHostedService<StoreInitializer>();
+        services.AddHostedService(s => s.GetRequiredService<SubmissionWriter>());
+        services.AddHostedService<PlacementService>();
+        services.AddHostedService<FollowService>();
+    }
+}

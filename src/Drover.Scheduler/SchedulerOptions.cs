@@ -1,0 +1,121 @@
+using System.ComponentModel.DataAnnotations;
+using Drover.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler;
+
+/// <summary>The <c>Scheduler</c> configuration section.</summary>
+public sealed class SchedulerOptions
+{
+    public const string Section = "Scheduler";
+
+    /// <summary>The SQLite file that holds jobs, attempts and nodes.</summary>
+    [Required]
+    public string Database { get; set; } = ".drover/scheduler.db";
+
+    /// <summary>Files uploaded with jobs wait here until the job stops (a retry on another node needs them again).</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".drover/uploads";
+
+    /// <summary>Nodes known from configuration; Processors configured with this scheduler's URL also register themselves.</summary>
+    public List<StaticNodeOptions> Nodes { get; set; } = [];
+
+    /// <summary>Bearer token sent to nodes that have no token of their own.</summary>
+    public string? NodeToken { get; set; }
+
+    /// <summary>Service token callers must send (gateway, nodes' pushes and heartbeats). Unset: the API is open (loopback only).</summary>
+    public string? Token { get; set; }
+
+    /// <summary>HMAC key of job tokens: with it, every attempt gets <c>DROVER_TOKEN</c>, which may read and submit jobs.</summary>
+    public string? JobTokenKey { get; set; }
+
+    /// <summary>The <c>DROVER_URL</c> jobs get: <c>$DROVER_URL/scheduler/jobs/new</c> must work. Default: this scheduler's own address.</summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>A node not heard from for this long is down; its running attempts are lost once it cannot be reached.</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often nodes with running attempts are asked for their status (one batched call per node).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often configured nodes are asked for their info, and the placement loop looks again without being woken.</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A node that answered 429 or failed gets no new job for this long.</summary>
+    public TimeSpan NodeBackoff { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The wait before the first retry; it doubles with every failure (with jitter) up to <see cref="RetryBackoffMax"/>.</summary>
+    public TimeSpan RetryBackoffBase { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan RetryBackoffMax { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Every call to a node ends after this long, retries included (log streams excepted).</summary>
+    public TimeSpan NodeCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Attempts a job gets when it does not say: 3, like Nomad's default restart attempts for batch jobs. A job
+    /// that should never run twice says <c>"max_attempts": 1</c>.
+    /// </summary>
+    [Range(1, JobLimits.MaxAttempts)]
+    public int DefaultMaxAttempts { get; set; } = 3;
+
+    /// <summary>Largest request body accepted, uploads included (413 above it).</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxRequestBodySize { get; set; } = 64L * 1024 * 1024;
+}
+
+public sealed class StaticNodeOptions
+{
+    public string Name { get; set; } = "";
+    public string Uri { get; set; } = "";
+    public string? Token { get; set; }
+    public Dictionary<string, string> Labels { get; set; } = [];
+}
+
+/// <summary>Limits on what a job may ask for.</summary>
+public static class JobLimits
+{
+    public const int MaxAttempts = 100;
+    public const int MaxPriority = 1_000_000;
+}
+
+/// <summary>Rules across fields, every failure reported at once.</summary>
+internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SchedulerOptions options)
+    {
+        var failures = new List<string>();
+        void Positive(TimeSpan value, string field)
+        {
+            if (value <= TimeSpan.Zero)
+                failures.Add($"Scheduler:{field} must be a positive duration (e.g. 00:00:05), not {value}.");
+        }
+        Positive(options.HeartbeatTimeout, nameof(options.HeartbeatTimeout));
+        Positive(options.PollInterval, nameof(options.PollInterval));
+        Positive(options.ReconcileInterval, nameof(options.ReconcileInterval));
+        Positive(options.NodeBackoff, nameof(options.NodeBackoff));
+        Positive(options.RetryBackoffBase, nameof(options.RetryBackoffBase));
+        Positive(options.RetryBackoffMax, nameof(options.RetryBackoffMax));
+        Positive(options.NodeCallTimeout, nameof(options.NodeCallTimeout));
+        if (options.RetryBackoffMax < options.RetryBackoffBase)
+            failures.Add("Scheduler:RetryBackoffMax must not be shorter than Scheduler:RetryBackoffBase.");
+        if (options.PublicUrl is { Length: > 0 } url && !IsHttpUrl(url))
+            failures.Add($"Scheduler:PublicUrl must be an absolute http(s) URL, not '{url}'.");
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Nodes.Count; i++)
+        {
+            var node = options.Nodes[i];
+            if (!JobRules.IsSafeName(node.Name))
+                failures.Add($"Scheduler:Nodes:{i}:Name must be letters, digits, '.', '_' or '-', not '{node.Name}'.");
+            else if (!names.Add(node.Name))
+                failures.Add($"Scheduler:Nodes:{i}:Name '{node.Name}' is configured twice.");
+            if (!IsHttpUrl(node.Uri))
+                failures.Add($"Scheduler:Nodes:{i}:Uri must be an absolute http(s) URL, not '{node.Uri}'.");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static bool IsHttpUrl(string value) =>
+        System.Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == System.Uri.UriSchemeHttp || uri.Scheme == System.Uri.UriSchemeHttps);
+}

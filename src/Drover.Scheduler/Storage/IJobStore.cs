@@ -1,0 +1,172 @@
+namespace Drover.Scheduler.Storage;
+
+/// <summary>
+/// Where the scheduler keeps jobs, attempts and nodes. Every state change is a compare-and-set on the state the
+/// caller last read, so that any number of schedulers (a PostgreSQL engine claiming with <c>FOR UPDATE SKIP LOCKED</c>)
+/// and every retry stay safe; no method holds anything across a call to a node.
+/// </summary>
+internal interface IJobStore
+{
+    /// <summary>Creates or migrates the schema.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Inserts jobs in one transaction. A request id that exists already returns that job, not a new one.</summary>
+    Task<IReadOnlyList<InsertResult>> InsertJobsAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken);
+
+    Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken);
+    Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken);
+    Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken);
+
+    /// <summary>Queued jobs whose backoff is over, by priority then age: what the placement loop may claim.</summary>
+    Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Moves each job queued → placed and records its new attempt; returns the claims that won.</summary>
+    Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken);
+
+    /// <summary>Undoes claims whose start certainly did not reach the node: placed → queued, the attempt forgotten.</summary>
+    Task UnclaimAsync(IReadOnlyList<Claim> claims, long now, string reason, CancellationToken cancellationToken);
+
+    Task SetQueueReasonsAsync(IReadOnlyList<(long JobId, string? Reason)> reasons, CancellationToken cancellationToken);
+
+    /// <summary>Attempts placed or running (on one node, or on all), with what a transition needs of their job.</summary>
+    Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, CancellationToken cancellationToken);
+
+    Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Applies transitions in one transaction; returns those whose compare-and-set held.</summary>
+    Task<IReadOnlyList<AttemptChange>> ApplyAsync(IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken);
+
+    /// <summary>A user stops a queued job: queued → stopped. False when it was no longer queued.</summary>
+    Task<bool> StopQueuedAsync(long jobId, string reason, long now, CancellationToken cancellationToken);
+
+    /// <summary>Marks a placed or running job (and its current attempt) to be stopped for <paramref name="reason"/>.</summary>
+    Task<bool> RequestStopAsync(long jobId, string reason, CancellationToken cancellationToken);
+
+    /// <summary>Marks one running attempt to be stopped (a timeout), unless something asked already.</summary>
+    Task<bool> RequestAttemptStopAsync(long jobId, int number, string reason, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken);
+    Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken);
+    Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
+}
+
+internal sealed record NewJob(string RequestId, string Spec, int Priority, int MaxAttempts, long? Parent, long? TimeoutMs, string? FilesDir, long CreatedAt);
+
+internal sealed record InsertResult(long JobId, string RequestId, bool Created);
+
+internal sealed record JobFilter(string? State, string? Status, string? Node, long? Parent, long After, int Limit);
+
+/// <summary>A job to place on a node as attempt <see cref="Number"/> (the job's attempts so far plus one).</summary>
+internal sealed record Claim(long JobId, int Number, string Node)
+{
+    public string BackendRef => BackendRefOf(JobId, Number);
+
+    public static string BackendRefOf(long jobId, int number) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{jobId}-{number}");
+}
+
+/// <summary>
+/// One transition: the attempt moves from <see cref="ExpectedAttemptState"/> and its job from <see cref="ExpectedJobState"/>
+/// (while the attempt is still the job's current one), or neither moves.
+/// </summary>
+internal sealed record AttemptChange
+{
+    public long JobId { get; init; }
+    public int Number { get; init; }
+    public required string ExpectedAttemptState { get; init; }
+    public required string ExpectedJobState { get; init; }
+    public required string AttemptState { get; init; }
+    public required string AttemptStatus { get; init; }
+    public string? AttemptReason { get; init; }
+    public int? ExitCode { get; init; }
+    public long? StartedAt { get; init; }
+    public long? FinishedAt { get; init; }
+    public string? Message { get; init; }
+    public required string JobState { get; init; }
+    public required string JobStatus { get; init; }
+    public string? JobReason { get; init; }
+    public long? JobFinishedAt { get; init; }
+    public long? NotBefore { get; init; }
+    public int FailuresDelta { get; init; }
+    public string? QueueReason { get; init; }
+    public string? FilesDir { get; init; }
+}
+
+// Rows as the store returns them; Dapper fills them by column name.
+#pragma warning disable CA1812 // instantiated by Dapper
+internal sealed class JobRow
+{
+    public long Id { get; set; }
+    public string RequestId { get; set; } = "";
+    public string Spec { get; set; } = "";
+    public string State { get; set; } = "";
+    public string Status { get; set; } = "";
+    public string? Reason { get; set; }
+    public long Priority { get; set; }
+    public long MaxAttempts { get; set; }
+    public long Attempts { get; set; }
+    public long Failures { get; set; }
+    public long? Parent { get; set; }
+    public string? Node { get; set; }
+    public long? ExitCode { get; set; }
+    public string? Message { get; set; }
+    public long? TimeoutMs { get; set; }
+    public string? FilesDir { get; set; }
+    public long CreatedAt { get; set; }
+    public long UpdatedAt { get; set; }
+    public long? StartedAt { get; set; }
+    public long? FinishedAt { get; set; }
+    public long? NotBefore { get; set; }
+    public string? QueueReason { get; set; }
+    public string? StopRequest { get; set; }
+}
+
+internal sealed class AttemptRow
+{
+    public long JobId { get; set; }
+    public long Number { get; set; }
+    public string Node { get; set; } = "";
+    public string BackendRef { get; set; } = "";
+    public string State { get; set; } = "";
+    public string Status { get; set; } = "";
+    public string? Reason { get; set; }
+    public long? ExitCode { get; set; }
+    public string? Message { get; set; }
+    public string? StopRequest { get; set; }
+    public long PlacedAt { get; set; }
+    public long? StartedAt { get; set; }
+    public long? FinishedAt { get; set; }
+}
+
+internal sealed class ActiveAttempt
+{
+    public long JobId { get; set; }
+    public long Number { get; set; }
+    public string Node { get; set; } = "";
+    public string BackendRef { get; set; } = "";
+    public string State { get; set; } = "";
+    public string? Message { get; set; }
+    public string? StopRequest { get; set; }
+    public long PlacedAt { get; set; }
+    public long? StartedAt { get; set; }
+    public string JobState { get; set; } = "";
+    public long MaxAttempts { get; set; }
+    public long Attempts { get; set; }
+    public long Failures { get; set; }
+    public string? JobStopRequest { get; set; }
+    public long? TimeoutMs { get; set; }
+    public string Spec { get; set; } = "";
+    public string? FilesDir { get; set; }
+}
+
+internal sealed class NodeRow
+{
+    public string Name { get; set; } = "";
+    public string Uri { get; set; } = "";
+    public string Source { get; set; } = "";
+    public string? Info { get; set; }
+    public long Drained { get; set; }
+    public long UpdatedAt { get; set; }
+}
+#pragma warning restore CA1812

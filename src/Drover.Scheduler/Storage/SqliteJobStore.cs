@@ -1,0 +1,332 @@
+using System.Data.Common;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Storage;
+
+/// <summary>
+/// The SQLite engine: one file, WAL journal, one writer at a time (writes are batched so that one transaction, and one
+/// fsync, carries many changes). The SQL is kept portable; what is SQLite's own is marked.
+/// </summary>
+internal sealed class SqliteJobStore : IJobStore
+{
+    private readonly string _connectionString;
+
+    static SqliteJobStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+    public SqliteJobStore(IOptions<SchedulerOptions> options)
+    {
+        var path = Path.GetFullPath(options.Value.Database);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        // synchronous=FULL: a 202 promises the job is on disk, and with NORMAL a WAL commit can be lost on power
+        // failure (not on a process crash). Batched submissions make the extra fsync per transaction affordable.
+        // busy_timeout: the placement loop, the follower and the submission writer take turns as the one writer.
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken);
+        return connection;
+    }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await connection.ExecuteAsync("PRAGMA journal_mode = WAL;"); // SQLite's own; persists in the file
+        var version = await connection.ExecuteScalarAsync<long>("PRAGMA user_version;");
+        var assembly = typeof(SqliteJobStore).Assembly;
+        var scripts = assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith("sqlite/", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal);
+        foreach (var script in scripts)
+        {
+            var number = long.Parse(script["sqlite/".Length..].Split('_')[0], System.Globalization.CultureInfo.InvariantCulture);
+            if (number <= version)
+                continue;
+            await using var stream = assembly.GetManifestResourceStream(script)!;
+            using var reader = new StreamReader(stream);
+            var sql = await reader.ReadToEndAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await connection.ExecuteAsync(sql, transaction: transaction);
+            await connection.ExecuteAsync($"PRAGMA user_version = {number};", transaction: transaction);
+            await transaction.CommitAsync(cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyList<InsertResult>> InsertJobsAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var results = new List<InsertResult>(jobs.Count);
+        foreach (var job in jobs)
+        {
+            // ON CONFLICT DO NOTHING + RETURNING: portable to PostgreSQL; a request id seen before yields no row.
+            var id = await connection.ExecuteScalarAsync<long?>(
+                """
+                INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at)
+                VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt)
+                ON CONFLICT (request_id) DO NOTHING
+                RETURNING id
+                """, job, transaction);
+            if (id is { } created)
+            {
+                results.Add(new InsertResult(created, job.RequestId, true));
+                continue;
+            }
+            var existing = await connection.ExecuteScalarAsync<long>(
+                "SELECT id FROM jobs WHERE request_id = @RequestId", new { job.RequestId }, transaction);
+            results.Add(new InsertResult(existing, job.RequestId, false));
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
+
+    public async Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<JobRow>("SELECT * FROM jobs WHERE id = @id", new { id });
+    }
+
+    public async Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<AttemptRow>(
+            "SELECT * FROM attempts WHERE job_id = @jobId ORDER BY number", new { jobId })).AsList();
+    }
+
+    public async Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<long>("SELECT id FROM jobs WHERE parent = @jobId ORDER BY id", new { jobId })).AsList();
+    }
+
+    public async Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<JobRow>(
+            """
+            SELECT * FROM jobs
+            WHERE id > @After
+              AND (@State IS NULL OR state = @State)
+              AND (@Status IS NULL OR status = @Status)
+              AND (@Node IS NULL OR node = @Node)
+              AND (@Parent IS NULL OR parent = @Parent)
+            ORDER BY id
+            LIMIT @Limit
+            """, filter)).AsList();
+    }
+
+    public async Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        // A PostgreSQL engine adds FOR UPDATE SKIP LOCKED here, inside the claim's transaction.
+        return (await connection.QueryAsync<JobRow>(
+            """
+            SELECT * FROM jobs
+            WHERE state = 'queued' AND (not_before IS NULL OR not_before <= @now)
+            ORDER BY priority DESC, id
+            LIMIT @limit
+            """, new { now, limit })).AsList();
+    }
+
+    public async Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var won = new List<Claim>(claims.Count);
+        foreach (var claim in claims)
+        {
+            var moved = await connection.ExecuteAsync(
+                """
+                UPDATE jobs SET state = 'placed', attempts = @Number, node = @Node, queue_reason = NULL, not_before = NULL, updated_at = @now
+                WHERE id = @JobId AND state = 'queued' AND attempts = @Number - 1
+                """, new { claim.JobId, claim.Number, claim.Node, now }, transaction);
+            if (moved != 1)
+                continue;
+            await connection.ExecuteAsync(
+                """
+                INSERT INTO attempts (job_id, number, node, backend_ref, state, status, placed_at)
+                VALUES (@JobId, @Number, @Node, @BackendRef, 'placed', 'unknown', @now)
+                """, new { claim.JobId, claim.Number, claim.Node, claim.BackendRef, now }, transaction);
+            won.Add(claim);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return won;
+    }
+
+    public async Task UnclaimAsync(IReadOnlyList<Claim> claims, long now, string reason, CancellationToken cancellationToken)
+    {
+        if (claims.Count == 0)
+            return;
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var claim in claims)
+        {
+            await InSavepointAsync(connection, transaction, async () =>
+                await connection.ExecuteAsync(
+                    "DELETE FROM attempts WHERE job_id = @JobId AND number = @Number AND state = 'placed'",
+                    new { claim.JobId, claim.Number }, transaction) == 1
+                && await connection.ExecuteAsync(
+                    """
+                    UPDATE jobs SET state = 'queued', attempts = @Number - 1, queue_reason = @reason, updated_at = @now
+                    WHERE id = @JobId AND state = 'placed' AND attempts = @Number
+                    """, new { claim.JobId, claim.Number, reason, now }, transaction) == 1);
+        }
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task SetQueueReasonsAsync(IReadOnlyList<(long JobId, string? Reason)> reasons, CancellationToken cancellationToken)
+    {
+        if (reasons.Count == 0)
+            return;
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var (jobId, reason) in reasons)
+            await connection.ExecuteAsync(
+                "UPDATE jobs SET queue_reason = @reason WHERE id = @jobId AND state = 'queued'", new { jobId, reason }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<ActiveAttempt>(
+            """
+            SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
+                   j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
+                   j.timeout_ms, j.spec, j.files_dir
+            FROM attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE a.state IN ('placed', 'running') AND (@node IS NULL OR a.node = @node)
+            ORDER BY a.job_id
+            """, new { node })).AsList();
+    }
+
+    public async Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(string Node, long Count)>(
+            "SELECT node, COUNT(*) FROM attempts WHERE state IN ('placed', 'running') GROUP BY node");
+        return rows.ToDictionary(r => r.Node, r => (int)r.Count, StringComparer.Ordinal);
+    }
+
+    public async Task<IReadOnlyList<AttemptChange>> ApplyAsync(IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken)
+    {
+        if (changes.Count == 0)
+            return [];
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var applied = new List<AttemptChange>(changes.Count);
+        foreach (var change in changes)
+        {
+            // Both compare-and-sets hold or neither change stays: the savepoint undoes a half.
+            var ok = await InSavepointAsync(connection, transaction, async () =>
+                await connection.ExecuteAsync(
+                    """
+                    UPDATE attempts
+                    SET state = @AttemptState, status = @AttemptStatus, reason = @AttemptReason,
+                        exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(@StartedAt, started_at),
+                        finished_at = COALESCE(@FinishedAt, finished_at), message = COALESCE(@Message, message)
+                    WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
+                    """, change, transaction) == 1
+                && await connection.ExecuteAsync(
+                    """
+                    UPDATE jobs
+                    SET state = @JobState, status = @JobStatus, reason = @JobReason,
+                        exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(started_at, @StartedAt),
+                        finished_at = @JobFinishedAt, not_before = @NotBefore, failures = failures + @FailuresDelta,
+                        queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
+                    WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
+                    """, new
+                    {
+                        change.JobState, change.JobStatus, change.JobReason, change.ExitCode, change.StartedAt,
+                        change.JobFinishedAt, change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message,
+                        Now = now, change.JobId, change.Number, change.ExpectedJobState,
+                    }, transaction) == 1);
+            if (ok)
+                applied.Add(change);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return applied;
+    }
+
+    public async Task<bool> StopQueuedAsync(long jobId, string reason, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(
+            """
+            UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason,
+                            queue_reason = NULL, finished_at = @now, updated_at = @now
+            WHERE id = @jobId AND state = 'queued'
+            """, new { jobId, reason, now }) == 1;
+    }
+
+    public async Task<bool> RequestStopAsync(long jobId, string reason, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var marked = await connection.ExecuteAsync(
+            "UPDATE jobs SET stop_request = @reason WHERE id = @jobId AND state IN ('placed', 'running')",
+            new { jobId, reason }, transaction) == 1;
+        if (marked)
+            await connection.ExecuteAsync(
+                "UPDATE attempts SET stop_request = @reason WHERE job_id = @jobId AND state IN ('placed', 'running')",
+                new { jobId, reason }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return marked;
+    }
+
+    public async Task<bool> RequestAttemptStopAsync(long jobId, int number, string reason, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(
+            """
+            UPDATE attempts SET stop_request = @reason
+            WHERE job_id = @jobId AND number = @number AND state IN ('placed', 'running') AND stop_request IS NULL
+            """, new { jobId, number, reason }) == 1;
+    }
+
+    public async Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<NodeRow>("SELECT * FROM nodes ORDER BY name")).AsList();
+    }
+
+    public async Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO nodes (name, uri, source, info, drained, updated_at)
+            VALUES (@Name, @Uri, @Source, @Info, @Drained, @UpdatedAt)
+            ON CONFLICT (name) DO UPDATE SET uri = excluded.uri, source = excluded.source, info = excluded.info, updated_at = excluded.updated_at
+            """, node);
+    }
+
+    public async Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(
+            "UPDATE nodes SET drained = @drained, updated_at = @now WHERE name = @name",
+            new { name, drained = drained ? 1 : 0, now }) == 1;
+    }
+
+    private static async Task<bool> InSavepointAsync(DbConnection connection, DbTransaction transaction, Func<Task<bool>> work)
+    {
+        await connection.ExecuteAsync("SAVEPOINT change", transaction: transaction);
+        var ok = await work();
+        await connection.ExecuteAsync(ok ? "RELEASE change" : "ROLLBACK TO change; RELEASE change", transaction: transaction);
+        return ok;
+    }
+}
