@@ -28,7 +28,9 @@ public static class Extensions
             .MinimumLevel.Override("Polly", LogEventLevel.Warning)
             .Enrich.WithProperty("service", serviceName)
             .Enrich.FromLogContext()
-            .WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{service}] {Message:lj}{NewLine}{Exception}"));
+            .WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{service}] {Message:lj}{NewLine}{Exception}"),
+            // Each service keeps its own logger: `drover dev` hosts three in one process, and the static one would be shared.
+            preserveStaticLogger: true);
 
         builder.Services.Configure<JsonOptions>(o => DroverJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();

@@ -5,6 +5,7 @@ using Drover.Gateway;
 using Drover.Processor;
 using Drover.Scheduler;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
 
 namespace Drover.Cli.Dev;
 
@@ -63,7 +64,6 @@ internal static class DevCommand
 
         var apps = new (string Name, string Url, WebApplication App)[]
         {
-            ("processor", processorUrl, ProcessorApp.Create([.. processorArgs])),
             ("scheduler", schedulerUrl, SchedulerApp.Create(
             [
                 "--urls", schedulerUrl,
@@ -74,6 +74,7 @@ internal static class DevCommand
                 $"--Scheduler:JobTokenKey={jobTokenKey}",
                 $"--Scheduler:PublicUrl={gatewayUrl}",
             ])),
+            ("processor", processorUrl, ProcessorApp.Create([.. processorArgs])),
             ("gateway", gatewayUrl, GatewayApp.Create(
             [
                 "--urls", gatewayUrl,
@@ -86,6 +87,7 @@ internal static class DevCommand
             ])),
         };
 
+        // The scheduler first, so the Processor's first heartbeat and the gateway's first probe find it.
         foreach (var (_, _, app) in apps)
             await app.StartAsync(cancel);
 
