@@ -15,7 +15,8 @@ internal sealed class AwsTestHost : IAsyncDisposable
     public const string NodeName = "ecs-test";
     private readonly ServiceProvider _provider;
 
-    public AwsTestHost(FakeAws fake, Action<Dictionary<string, string?>>? configure = null, TimeProvider? time = null)
+    public AwsTestHost(
+        FakeAws fake, Action<Dictionary<string, string?>>? configure = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -40,13 +41,14 @@ internal sealed class AwsTestHost : IAsyncDisposable
         };
         configure?.Invoke(settings);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+        var collection = new ServiceCollection();
+        collection.AddSingleton<IConfiguration>(configuration);
+        collection.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
         if (time is not null)
-            services.AddSingleton(time);
-        services.AddDroverAws();
-        _provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+            collection.AddSingleton(time);
+        services?.Invoke(collection);
+        collection.AddDroverAws();
+        _provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
     }
 
     public IServiceProvider Services => _provider;
