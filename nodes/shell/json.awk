@@ -23,7 +23,7 @@ BEGIN {
 
 END {
     s = doc; n = length(s); p = 1
-    if (mode == "escape") { sub(/\n$/, "", s); print jesc(s); exit 0 }
+    if (mode == "escape") { sub(/[\r\n]+$/, "", s); print_message(s); exit 0 }
     if (mode == "message") { read_message(); exit 0 }
     read_spec()
     exit 0
@@ -270,12 +270,12 @@ function environment(   c, name, field, seen) {
 }
 
 function read_spec(   c, key, seen, rid, timeout, t) {
-    if (peek() != "{") fail("$", "the body is a JSON object: {\"commands\": [{\"exec\": [\"echo\", \"hello\"]}]}")
+    if (peek() != "{") fail("body", "the body is a JSON object: {\"commands\": [{\"exec\": [\"echo\", \"hello\"]}]}")
     p++
     rid = ""; timeout = ""
     if (peek() != "}") {
         while (1) {
-            key = str("$")
+            key = str("body")
             if (key in seen) fail(key, "given twice")
             seen[key] = 1
             expect(":", key)
@@ -300,34 +300,40 @@ function read_spec(   c, key, seen, rid, timeout, t) {
             c = peek()
             if (c == ",") { p++; continue }
             if (c == "}") { p++; break }
-            fail("$", "invalid JSON: expected ',' or '}'" where())
+            fail("body", "invalid JSON: expected ',' or '}'" where())
         }
     } else p++
-    if (peek() != "") fail("$", "invalid JSON: data after the object" where())
+    if (peek() != "") fail("body", "invalid JSON: data after the object" where())
     if (!("commands" in seen)) fail("commands", "at least one command is required, e.g. [{\"exec\": [\"echo\", \"hello\"]}]")
     printf "request_id\t%s\ntimeout\t%s\n", rid, timeout
 }
 
-function read_message(   c, key, seen, msg) {
-    if (peek() != "{") fail("$", "the body is {\"message\": \"...\"} or text/plain")
+function read_message(   c, key, seen, msg, have) {
+    if (peek() != "{") fail("body", "the body is {\"message\": \"...\"} or text/plain")
     p++
     msg = ""
     if (peek() != "}") {
         while (1) {
-            key = str("$")
+            key = str("body")
             if (key in seen) fail(key, "given twice")
             seen[key] = 1
             expect(":", key)
             if (key == "message") {
                 if (peek() == "n") literal("null", key)
-                else msg = str(key)
+                else { msg = str(key); have = 1 }
             } else skip(key)
             c = peek()
             if (c == ",") { p++; continue }
             if (c == "}") { p++; break }
-            fail("$", "invalid JSON: expected ',' or '}'" where())
+            fail("body", "invalid JSON: expected ',' or '}'" where())
         }
     } else p++
-    if (peek() != "") fail("$", "invalid JSON: data after the object" where())
-    print jesc(msg)
+    if (peek() != "") fail("body", "invalid JSON: data after the object" where())
+    if (!have) fail("message", "send {\"message\": \"...\"} or a text/plain body")
+    print_message(msg)
+}
+
+function print_message(m) {
+    if (length(m) > 4096) fail("message", "a message is at most 4096 bytes")
+    print jesc(m)
 }

@@ -36,15 +36,19 @@ problem() {
     exit 0
 }
 
-not_found() { problem 404 'Not Found' "no job named $1 on this node"; }
+not_found() { problem 404 'Not Found' 'No such job' request_id "this node has no job '$1'"; }
 
 only() {
     [ "${REQUEST_METHOD:-GET}" = "$1" ] && return 0
     problem 405 'Method Not Allowed' "use $1 here" '' '' "Allow: $1"
 }
 
-# status_json ID...: one status document per known id, in order, one per line.
-status_json() { printf "%s\n" "$@" | JOBS=$jobs busybox awk -f "$home/status.awk"; }
+# status_json ID: the status document of a known job.
+status_json() {
+    JOBS=$jobs busybox awk -f "$home/status.awk" <<EOF
+$1
+EOF
+}
 
 safe_id() {
     case $1 in '' | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac
@@ -55,10 +59,10 @@ safe_id() {
 read_body() {
     len=${CONTENT_LENGTH:-0}
     case $len in '' | *[!0-9]*) problem 400 'Bad Request' 'Content-Length is not a number' ;; esac
-    [ "$len" -le "$max_body" ] || problem 413 'Payload Too Large' "bodies are limited to $max_body bytes"
+    [ "$len" -le "$max_body" ] || problem 413 'Payload Too Large' 'The request body is too large' body "the body is over this node's limit of $max_body bytes"
     head -c "$len" >"$1"
-    [ "$(($(wc -c <"$1")))" -eq "$len" ] || problem 400 'Bad Request' 'the body is shorter than its Content-Length'
-    [ "$(($(tr -d '\000' <"$1" | wc -c)))" -eq "$len" ] || problem 400 'Bad Request' 'the body holds NUL bytes' '$' 'NUL bytes cannot be read'
+    # Counted without NUL bytes: short of Content-Length means cut short, or NULs that no JSON string may hold.
+    [ "$(($(tr -d '\000' <"$1" | wc -c)))" -eq "$len" ] || problem 400 'Bad Request' 'The request is not a valid job' body 'the body is shorter than its Content-Length, or holds NUL bytes'
 }
 
 # query_values NAME: every value of NAME in the query string, one per line, URL-decoded.
@@ -87,20 +91,21 @@ info() {
 
 create() {
     only POST
-    case ${CONTENT_TYPE:-} in
-        application/json | application/json\;*) ;;
-        multipart/*) problem 415 'Unsupported Media Type' 'this node does not take file uploads (it does not offer the multipart feature): send the job as application/json' ;;
-        *) problem 415 'Unsupported Media Type' 'send the job as application/json' ;;
+    case ${CONTENT_TYPE:-application/json} in
+        [Aa]pplication/json* | *+json | *+json\;*) ;;
+        multipart/*) problem 415 'Unsupported Media Type' 'Unsupported content type' Content-Type 'this node takes no file uploads (it does not offer the multipart feature): send the job as application/json' ;;
+        *) problem 415 'Unsupported Media Type' 'Unsupported content type' Content-Type 'send the job as application/json' ;;
     esac
-    mkdir -p "$state/processor/tmp" "$jobs"
     # The job is assembled in a temporary directory and renamed into place whole: a bad body leaves nothing
     # behind, and a reader never sees half a job.
-    t=$(mktemp -d "$state/processor/tmp/new.XXXXXX") || problem 500 'Internal Server Error' 'cannot write the state directory'
+    t=$state/processor/tmp/new.$$
     trap 'rm -rf "$t"' EXIT
+    # A directory left by a request that was killed half-way, under a pid used again, is stale.
+    mkdir "$t" "$t/argv" "$t/env" "$t/work" 2>/dev/null || { rm -rf "$t" && mkdir "$t" "$t/argv" "$t/env" "$t/work"; } ||
+        problem 500 'Internal Server Error' 'cannot write the state directory'
     read_body "$t/spec.json"
-    mkdir "$t/argv" "$t/env" "$t/work"
     if ! out=$(JOB_DIR=$t busybox awk -v mode=spec -f "$home/json.awk" <"$t/spec.json"); then
-        problem 400 'Bad Request' 'One or more validation errors occurred.' "${out%%	*}" "${out#*	}"
+        problem 400 'Bad Request' 'The request is not a valid job' "${out%%	*}" "${out#*	}"
     fi
     id='' timeout=''
     while IFS='	' read -r key value; do
@@ -108,12 +113,16 @@ create() {
     done <<EOF
 $out
 EOF
-    [ -n "$id" ] || id=$(busybox date -u +%Y%m%d%H%M%S)-$$-$(busybox od -An -N4 -tx4 /dev/urandom | tr -d ' ')
-    [ -n "$timeout" ] && put "$t/timeout" "$timeout"
+    if [ -z "$id" ]; then
+        set -- $(busybox od -An -N8 -tx4 /dev/urandom)
+        id=$1$2
+    fi
+    # Nobody reads the temporary directory: plain writes do.
+    [ -n "$timeout" ] && printf '%s\n' "$timeout" >"$t/timeout"
     : >"$t/log"
-    put "$t/created_at" "$(now)"
-    put "$t/status" unknown
-    put "$t/state" queued
+    now >"$t/created_at"
+    echo unknown >"$t/status"
+    echo queued >"$t/state"
     # rename(2) onto an existing job fails: the same request_id never starts a second run.
     if mv -T "$t" "$jobs/$id" 2>/dev/null; then
         busybox setsid "$home/job-runner" "$jobs/$id" </dev/null >/dev/null 2>&1 &
@@ -135,7 +144,7 @@ list() {
     esac
     if [ -n "$filtered" ]; then
         # Only the ids asked for; unknown and unsafe ones are left out.
-        query_values request_id | while IFS= read -r id; do safe_id "$id" && [ -d "$jobs/$id" ] && printf '%s\n' "$id"; done
+        query_values request_id | tr , "\n" | while IFS= read -r id; do safe_id "$id" && [ -d "$jobs/$id" ] && printf '%s\n' "$id"; done
     else
         for d in "$jobs"/*; do [ -d "$d" ] && printf '%s\n' "${d##*/}"; done
     fi | JOBS=$jobs busybox awk -v list=1 -f "$home/status.awk"
@@ -155,13 +164,12 @@ progress() {
     t=$(mktemp "$state/processor/tmp/message.XXXXXX") || problem 500 'Internal Server Error' 'cannot write the state directory'
     trap 'rm -f "$t"' EXIT
     case ${CONTENT_TYPE:-} in
-        application/json | application/json\;*) mode=message ;;
-        text/plain | text/plain\;*) mode=escape ;;
-        *) problem 415 'Unsupported Media Type' 'send {"message": "..."} as application/json, or text/plain' ;;
+        [Tt]ext/plain*) mode=escape ;;
+        *) mode=message ;;
     esac
     read_body "$t"
     if ! out=$(busybox awk -v mode=$mode -f "$home/json.awk" <"$t"); then
-        problem 400 'Bad Request' 'One or more validation errors occurred.' "${out%%	*}" "${out#*	}"
+        problem 400 'Bad Request' 'The request is invalid' "${out%%	*}" "${out#*	}"
     fi
     put "$jobs/$1/message" "$out"
 }
@@ -170,8 +178,13 @@ job_log() {
     only GET
     offset=$(query_values offset | head -n 1)
     follow=$(query_values follow | head -n 1)
-    case ${offset:-0} in *[!0-9]* | ????????????????*) problem 400 'Bad Request' 'One or more validation errors occurred.' offset 'offset is a number of bytes' ;; esac
+    case ${offset:-0} in *[!0-9]* | ????????????????*) problem 400 'Bad Request' 'The request is invalid' offset 'offset is a number of bytes' ;; esac
     offset=${offset:-0}
+    case $follow in
+        [Tt][Rr][Uu][Ee]) follow=true ;;
+        '' | [Ff][Aa][Ll][Ss][Ee]) follow= ;;
+        *) problem 400 'Bad Request' 'The request is invalid' follow 'follow is true or false' ;;
+    esac
     log=$jobs/$1/log
     begin 200 OK 'text/plain; charset=utf-8'
     if [ "$follow" != true ]; then
