@@ -4,6 +4,8 @@ using Drover.Gateway.Limits;
 using Drover.Gateway.Proxy;
 using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -21,6 +23,11 @@ public static class GatewayApp
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.UseDefaultUrl(DefaultPort);
+        // Health probes every few seconds are not news; configuration can still turn them back on.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Serilog:MinimumLevel:Override:Yarp"] = "Warning" },
+        });
         builder.AddServiceDefaults("gateway");
         builder.AddGatewayOptions();
         builder.Services.AddGatewayAuth();
@@ -62,6 +69,8 @@ public static class GatewayApp
     private static void AddGatewayAuth(this IServiceCollection services)
     {
         services.AddSingleton<ApiKeyRing>();
+        // Authentication brings data protection along; nothing here is protected with it, so keep no key ring on disk.
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()

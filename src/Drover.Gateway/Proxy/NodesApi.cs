@@ -23,7 +23,8 @@ internal static class NodesApi
     }
 
     public static IEndpointConventionBuilder MapNodesApi(this IEndpointRouteBuilder app) =>
-        app.Map("/nodes/{name}/processor/{**rest}", ForwardAsync)
+        // The node protocol has GET and POST calls only; naming them puts the route in the gateway's OpenAPI document.
+        app.MapMethods("/nodes/{name}/processor/{**rest}", [HttpMethods.Get, HttpMethods.Post], ForwardAsync)
             .RequireAuthorization(GatewayRoles.AccessPolicy)
             .RequireRateLimiting(RateLimits.PerCaller)
             .WithTags("Nodes")
@@ -76,6 +77,7 @@ internal static class NodesApi
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
             proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, httpContext.Request.QueryString);
+            proxyRequest.Headers.Host = null; // the node's own authority, as for the routes YARP configures
             proxyRequest.Headers.Authorization = token is { Length: > 0 } ? new AuthenticationHeaderValue("Bearer", token) : null;
         }
     }

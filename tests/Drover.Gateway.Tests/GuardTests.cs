@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Drover.Gateway.Tests;
+
+[Collection(TrioGroup.Name)]
+public sealed class GuardTests(Trio trio)
+{
+    // Sent byte for byte: HttpClient and curl would resolve the dot segments before sending.
+    [Theory]
+    [InlineData("/scheduler/../processor/info")]
+    [InlineData("/scheduler/./../processor/info")]
+    [InlineData("/scheduler/%2e%2e/processor/info")]
+    [InlineData("/scheduler/.%2E/processor/info")]
+    [InlineData("/scheduler/jobs%2F..%2F..%2Fprocessor%2Finfo")]
+    [InlineData("/scheduler/jobs%2fnew")]
+    [InlineData("/nodes/node1/processor/..%5C..%5Cscheduler/nodes")]
+    [InlineData("/scheduler\\..\\processor/info")]
+    public async Task Paths_that_escape_their_route_are_a_400_problem(string rawPath)
+    {
+        var (status, contentType, body) = await RawGetAsync(rawPath, Trio.AdminKey);
+        Assert.True(status == 400, $"{rawPath}: {status} {body}");
+        Assert.Equal("application/problem+json", contentType);
+    }
+
+    [Fact]
+    public async Task Raw_requests_on_plain_paths_pass()
+    {
+        var (status, _, body) = await RawGetAsync("/processor/info", Trio.AdminKey);
+        Assert.True(status == 200, body);
+        Assert.Contains(Trio.NodeName, body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Oversized_body_is_a_413_problem_declared_or_streamed()
+    {
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs("--Gateway:MaxRequestBodySize", "1048576")));
+        using var admin = trio.Client(Trio.AdminKey, gateway);
+        var body = new byte[2 << 20];
+
+        using var declared = new MultipartFormDataContent { { new StringContent("wc -c big.bin"), "command" }, { new ByteArrayContent(body), "file", "big.bin" } };
+        using var refused = await admin.PostAsync("/scheduler/jobs/new", declared);
+        await Problems.AssertProblemAsync(refused, HttpStatusCode.RequestEntityTooLarge);
+
+        // No Content-Length: the limit is enforced as the bytes stream through.
+        using var chunked = new StreamContent(new MemoryStream(body));
+        chunked.Headers.ContentType = new("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/scheduler/jobs/new") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        using var streamed = await admin.SendAsync(request);
+        await Problems.AssertProblemAsync(streamed, HttpStatusCode.RequestEntityTooLarge);
+
+        // Below the limit, the same gateway passes uploads on.
+        using var small = new MultipartFormDataContent { { new StringContent("wc -c small.bin"), "command" }, { new ByteArrayContent(new byte[1000]), "file", "small.bin" } };
+        using var accepted = await admin.PostAsync("/scheduler/jobs/new", small);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+    }
+
+    [Fact]
+    public async Task Oversized_headers_are_refused()
+    {
+        using var admin = trio.Client(Trio.AdminKey);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/scheduler/jobs");
+        request.Headers.Add("X-Padding", new string('x', 64 * 1024));
+        using var response = await admin.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Backend_down_is_a_502_or_503_problem_quickly()
+    {
+        var down = $"http://127.0.0.1:{Trio.ClosedPort()}";
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs(
+            "--Gateway:SchedulerUrls", down, "--Gateway:ProcessorUrl", $"http://127.0.0.1:{Trio.ClosedPort()}")));
+        using var admin = trio.Client(Trio.AdminKey, gateway);
+
+        foreach (var path in new[] { "/scheduler/jobs", "/processor/info", $"/nodes/{Trio.NodeName}/processor/info", "/readyz" })
+        {
+            var clock = Stopwatch.StartNew();
+            using var response = await admin.GetAsync(path);
+            Assert.True(response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable,
+                $"{path}: {(int)response.StatusCode}");
+            await Problems.AssertProblemAsync(response, response.StatusCode);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"{path} took {clock.Elapsed}");
+        }
+    }
+
+    [Fact]
+    public async Task Rate_limit_is_per_key_with_429_and_Retry_After()
+    {
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs(
+            "--Gateway:Keys:0:PermitsPerSecond", "1", "--Gateway:Keys:0:Burst", "2")));
+        using var reader = trio.Client(Trio.ReadKey, gateway);
+        using var other = trio.Client(Trio.SubmitKey, gateway);
+
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 10 && limited is null; i++)
+        {
+            var response = await reader.GetAsync("/scheduler/nodes");
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+            else
+                response.Dispose();
+        }
+        Assert.NotNull(limited);
+        using (limited)
+        {
+            await Problems.AssertProblemAsync(limited, HttpStatusCode.TooManyRequests);
+            Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {limited.Headers.RetryAfter}");
+        }
+
+        // Another key has its own bucket.
+        using var unaffected = await other.GetAsync("/scheduler/nodes");
+        Assert.Equal(HttpStatusCode.OK, unaffected.StatusCode);
+    }
+
+    [Fact]
+    public async Task Without_keys_the_gateway_is_open_on_loopback_and_refuses_other_addresses()
+    {
+        var open = await trio.StartAsync(GatewayApp.Create([
+            "--urls", "http://127.0.0.1:0",
+            "--Gateway:SchedulerUrls", trio.SchedulerUrl.ToString(),
+            "--Gateway:SchedulerToken", Trio.SchedulerToken]));
+        using var anyone = trio.Client(null, open);
+        using var response = await anyone.GetAsync("/scheduler/nodes");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var error = Assert.Throws<InvalidOperationException>(() => GatewayApp.Create([
+            "--urls", "http://0.0.0.0:0", "--Gateway:SchedulerUrls", trio.SchedulerUrl.ToString()]));
+        Assert.Contains("0.0.0.0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Invalid_options_are_all_reported_at_start()
+    {
+        var error = Assert.ThrowsAny<Exception>(() => GatewayApp.Create([
+            "--urls", "http://127.0.0.1:0",
+            "--Gateway:SchedulerUrls", "ftp://nowhere",
+            "--Gateway:Keys:0:Name", "k", "--Gateway:Keys:0:Role", "root",
+            "--Gateway:MaxRequestBodySize", "0"]));
+        Assert.Contains("SchedulerUrls", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Keys:0:Role", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Key or Sha256", error.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxRequestBodySize", error.Message, StringComparison.Ordinal);
+    }
+
+    private async Task<(int Status, string? ContentType, string Body)> RawGetAsync(string rawPath, string key)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(trio.GatewayUrl.Host, trio.GatewayUrl.Port);
+        await using var stream = tcp.GetStream();
+        var request = $"GET {rawPath} HTTP/1.1\r\nHost: {trio.GatewayUrl.Authority}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var text = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var status = int.Parse(text.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture);
+        var head = text[..text.IndexOf("\r\n\r\n", StringComparison.Ordinal)];
+        var contentType = head.Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))?
+            .Split(':', 2)[1].Split(';')[0].Trim();
+        return (status, contentType, text[(head.Length + 4)..]);
+    }
+}
