@@ -33,8 +33,13 @@ public static class ProcessorApp
         var services = builder.Services;
         services.AddOptions<ProcessorOptions>().BindConfiguration(ProcessorOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ProcessorOptions>>(
-            (kestrel, processor) => kestrel.Limits.MaxRequestBodySize = processor.Value.MaxRequestBodySize);
+        // Read straight from configuration: the server is built before options are validated at start, and a bad
+        // setting should fail there with every other one, not here alone.
+        services.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((kestrel, configuration) =>
+        {
+            var limit = configuration.GetValue<long?>($"{ProcessorOptions.Section}:{nameof(ProcessorOptions.MaxRequestBodySize)}");
+            kestrel.Limits.MaxRequestBodySize = limit is > 0 ? limit : new ProcessorOptions().MaxRequestBodySize;
+        });
 
         services.AddSingleton<JobStore>();
         services.AddSingleton<SlotGate>();

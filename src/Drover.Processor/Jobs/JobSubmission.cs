@@ -130,7 +130,8 @@ internal static class JobSubmission
         var names = new HashSet<string>(StringComparer.Ordinal);
         while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
         {
-            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition())
+            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                || !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
                 return new Parsed(null, Problems.Invalid("body", "every part needs 'Content-Disposition: form-data; name=...'"), false);
             var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
             if (name == "spec")

@@ -23,8 +23,8 @@ internal static class JobsApi
     private static RouteGroupBuilder MapJobRoutes(this IEndpointRouteBuilder app, string prefix)
     {
         var group = app.MapGroup(prefix);
+        // No .Accepts(): it would make routing answer other content types with a bare 415 that names no field.
         group.MapPost("/new", JobSubmission.SubmitAsync)
-            .Accepts<NodeJobRequest>("application/json", "multipart/form-data")
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
         group.MapGet("/status", ListStatus);

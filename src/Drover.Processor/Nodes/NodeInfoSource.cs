@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Drover.Processor.Nodes;
 
 /// <summary>What this node says about itself in <c>/processor/info</c> and in its heartbeats.</summary>
-internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGate slots, IServer server)
+internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGate slots, IServer server, IHostApplicationLifetime lifetime)
 {
     private static readonly string[] Features = [NodeFeatures.LogFollow, NodeFeatures.Slots, NodeFeatures.Multipart, NodeFeatures.Push];
     private readonly Lazy<string> _hostname = new(Dns.GetHostName);
@@ -25,7 +25,7 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
             Name = settings.Name,
             Hostname = _hostname.Value,
             Ipv4 = _ipv4.Value,
-            Uri = _uri ??= AdvertisedUri(),
+            Uri = _uri ?? AdvertisedUri(),
             Labels = settings.Labels,
             Slots = slots.Capacity,
             Running = slots.InUse,
@@ -36,7 +36,7 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
     private string AdvertisedUri()
     {
         if (options.Value.AdvertiseUri is { } configured)
-            return configured.ToString().TrimEnd('/');
+            return _uri = configured.ToString().TrimEnd('/');
         var first = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         if (first is null)
             return "";
@@ -44,7 +44,11 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
         var uri = new UriBuilder(first.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal));
         if (uri.Host is "0.0.0.0" or "[::]" or "::")
             uri.Host = _ipv4.Value[0];
-        return uri.Uri.ToString().TrimEnd('/');
+        var advertised = uri.Uri.ToString().TrimEnd('/');
+        // Kept once the server listens: only then is a port of 0 replaced by the one actually bound.
+        if (lifetime.ApplicationStarted.IsCancellationRequested)
+            _uri = advertised;
+        return advertised;
     }
 
     private static string[] FindIpv4()

@@ -6,12 +6,17 @@ namespace Drover.Processor.Push;
 
 /// <summary>Registers the node with its scheduler at start and then every heartbeat interval.</summary>
 internal sealed partial class HeartbeatService(
-    SchedulerClient scheduler, NodeInfoSource info, IOptions<ProcessorOptions> options, TimeProvider time, ILogger<HeartbeatService> logger) : BackgroundService
+    SchedulerClient scheduler, NodeInfoSource info, IOptions<ProcessorOptions> options, TimeProvider time, IHostApplicationLifetime lifetime,
+    ILogger<HeartbeatService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (options.Value.SchedulerUrl is null)
             return;
+        // Register only once the server listens: before that the node's address is not known, nor can it be called.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            await started.Task.WaitAsync(stoppingToken);
         using var timer = new PeriodicTimer(options.Value.HeartbeatInterval, time);
         do
         {

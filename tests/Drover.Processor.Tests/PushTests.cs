@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using Drover.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Drover.Processor.Tests;
+
+/// <summary>Feature "push": heartbeats and job state changes reach a (small, real) scheduler.</summary>
+public sealed class PushTests
+{
+    [Fact]
+    public async Task The_node_heartbeats_and_pushes_job_changes_with_its_scheduler_token()
+    {
+        await using var scheduler = await FakeScheduler.StartAsync();
+        await using var host = await ProcessorHost.StartAsync(null,
+            "--Processor:Name", "pusher", "--Processor:SchedulerUrl", scheduler.Address.ToString(),
+            "--Processor:SchedulerToken", "node-token", "--Processor:HeartbeatInterval", "00:00:00.200");
+
+        await ProcessorHost.WaitUntilAsync(() => scheduler.Heartbeats.Count >= 2, "two heartbeats");
+        var heartbeat = scheduler.Heartbeats.First();
+        Assert.Equal("pusher", heartbeat.Name);
+        Assert.Equal(host.Address.ToString().TrimEnd('/'), heartbeat.Uri);
+        Assert.Contains(NodeFeatures.Push, heartbeat.Features);
+
+        var id = await host.SubmitAsync("""{"commands": [["true"]]}""");
+        await ProcessorHost.WaitUntilAsync(() => scheduler.Pushed.Any(p => p.Node == "pusher" && p.Job.RequestId == id && p.Job.State == JobState.Stopped),
+            "the job's stop to be pushed");
+        var stopped = scheduler.Pushed.Single(p => p.Job.RequestId == id && p.Job.State == JobState.Stopped).Job;
+        Assert.Equal(JobStatus.Good, stopped.Status);
+        Assert.Contains(scheduler.Pushed, p => p.Job.RequestId == id && p.Job.State == JobState.Running);
+        Assert.All(scheduler.Authorizations, a => Assert.Equal("Bearer node-token", a));
+    }
+
+    [Fact]
+    public async Task A_scheduler_that_cannot_be_reached_never_affects_running_jobs()
+    {
+        await using var host = await ProcessorHost.StartAsync(null,
+            "--Processor:SchedulerUrl", "http://127.0.0.1:1/", "--Processor:HeartbeatInterval", "00:00:00.100");
+
+        var id = await host.SubmitAsync("""{"commands": [["echo", "fine"]]}""");
+        Assert.Equal(JobStatus.Good, (await host.WaitStoppedAsync(id)).Status);
+        Assert.Equal("fine\n", await host.LogAsync(id));
+    }
+
+    /// <summary>Just enough of a scheduler to record what a node sends it.</summary>
+    private sealed class FakeScheduler : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private FakeScheduler(WebApplication app) => _app = app;
+
+        public ConcurrentQueue<NodeInfo> Heartbeats { get; } = new();
+        public ConcurrentQueue<(string Node, NodeJobStatus Job)> Pushed { get; } = new();
+        public ConcurrentQueue<string> Authorizations { get; } = new();
+        public Uri Address => new(_app.Urls.First());
+
+        public static async Task<FakeScheduler> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
+            var app = builder.Build();
+            var scheduler = new FakeScheduler(app);
+            app.MapPost(NodeRoutes.Heartbeat, async (HttpRequest request) =>
+            {
+                scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
+                scheduler.Heartbeats.Enqueue((await request.ReadFromJsonAsync<NodeInfo>(DroverJson.Options))!);
+                return Results.Ok();
+            });
+            app.MapPost(NodeRoutes.PushJobs, async (string name, HttpRequest request) =>
+            {
+                scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
+                foreach (var job in (await request.ReadFromJsonAsync<NodeJobList>(DroverJson.Options))!.Jobs)
+                    scheduler.Pushed.Enqueue((name, job));
+                return Results.Ok();
+            });
+            await app.StartAsync();
+            return scheduler;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}
