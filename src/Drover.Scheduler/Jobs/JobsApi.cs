@@ -140,27 +140,28 @@ internal static class JobsApi
         var job = await store.GetJobAsync(id, cancellationToken);
         if (job is null)
             return UnknownJob(id);
-        // Following a job not yet placed waits for its first attempt.
-        while (job.Attempts == 0 && follow == true && job.State == "queued")
+        // Following a job not yet placed (or not yet recorded on its node) waits until there is a log to follow.
+        while (true)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
-            job = (await store.GetJobAsync(id, cancellationToken))!;
+            if (job.Attempts > 0 && job.Node is { } name && nodes.Find(name) is { } node)
+            {
+                Stream? log;
+                try
+                {
+                    log = await backend.OpenLogAsync(node.Target, Claim.BackendRefOf(job.Id, (int)job.Attempts), offset ?? 0, follow == true, cancellationToken);
+                }
+                catch (NodeUnreachableException e)
+                {
+                    return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "The node cannot be reached", detail: e.Message);
+                }
+                if (log is not null)
+                    return new LogStream(log);
+            }
+            if (follow != true || job.State == "stopped")
+                return TypedResults.Text("", "text/plain");
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+            job = await store.GetJobAsync(id, cancellationToken) ?? job;
         }
-        if (job.Attempts == 0 || job.Node is null || nodes.Find(job.Node) is not { } node)
-            return TypedResults.Text("", "text/plain");
-        var backendRef = Claim.BackendRefOf(job.Id, (int)job.Attempts);
-        Stream? log;
-        try
-        {
-            log = await backend.OpenLogAsync(node.Target, backendRef, offset ?? 0, follow == true, cancellationToken);
-        }
-        catch (NodeUnreachableException e)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "The node cannot be reached", detail: e.Message);
-        }
-        if (log is null)
-            return TypedResults.Text("", "text/plain"); // placed, not yet recorded on the node
-        return new LogStream(log);
     }
 
     private static bool WantsText(HttpRequest request) =>

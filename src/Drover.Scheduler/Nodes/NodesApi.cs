@@ -67,7 +67,7 @@ internal static class NodesApi
         var problems = new Dictionary<string, string[]>();
         if (!JobRules.IsSafeName(info.Name))
             problems["name"] = ["a node name is letters, digits, '.', '_' or '-'"];
-        if (!Uri.TryCreate(info.Uri, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        if (!Uri.TryCreate(info.Uri, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Port == 0)
             problems["uri"] = ["uri is the absolute http(s) address where the node answers the node protocol"];
         if (problems.Count > 0)
             return TypedResults.ValidationProblem(problems);

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Drover.Contracts;
+using Drover.Processor;
+using Microsoft.AspNetCore.Builder;
+
+namespace Drover.Scheduler.Tests;
+
+/// <summary>
+/// A real scheduler (in process, or as a child process) and real Processors, each on its own free 127.0.0.1 port
+/// and temporary directory, with short intervals so that tests stay quick.
+/// </summary>
+public sealed class Cluster : IAsyncDisposable
+{
+    public static readonly string[] FastScheduler =
+    [
+        "--Scheduler:PollInterval=00:00:00.200",
+        "--Scheduler:ReconcileInterval=00:00:01",
+        "--Scheduler:HeartbeatTimeout=00:00:02",
+        "--Scheduler:NodeBackoff=00:00:00.500",
+        "--Scheduler:RetryBackoffBase=00:00:00.100",
+        "--Scheduler:RetryBackoffMax=00:00:00.400",
+        "--Scheduler:NodeCallTimeout=00:00:05",
+    ];
+
+    private readonly List<ProcessorNode> _nodes = [];
+    private Process? _child;
+    private string[] _schedulerSettings = [];
+
+    private Cluster(string directory) => Directory = directory;
+
+    public string Directory { get; }
+    public WebApplication? Scheduler { get; private set; }
+    public Uri SchedulerAddress { get; private set; } = null!;
+    public HttpClient Client { get; private set; } = null!;
+    public IReadOnlyList<ProcessorNode> Nodes => _nodes;
+    public string Database => Path.Combine(Directory, "scheduler.db");
+
+    public static async Task<Cluster> StartAsync(int processors = 1, params string[] schedulerSettings)
+    {
+        var cluster = new Cluster(System.IO.Directory.CreateDirectory(
+            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName);
+        await cluster.StartSchedulerAsync(schedulerSettings);
+        for (var i = 0; i < processors; i++)
+            await cluster.AddNodeAsync($"n{i + 1}");
+        return cluster;
+    }
+
+    private string[] SchedulerArgs(string url, string[] settings) =>
+    [
+        "--urls", url,
+        $"--Scheduler:Database={Database}",
+        $"--Scheduler:DataDirectory={Path.Combine(Directory, "uploads")}",
+        .. FastScheduler,
+        .. settings,
+    ];
+
+    private async Task StartSchedulerAsync(string[] settings)
+    {
+        _schedulerSettings = settings;
+        Scheduler = SchedulerApp.Create(SchedulerArgs("http://127.0.0.1:0", settings));
+        await Scheduler.StartAsync();
+        SchedulerAddress = new Uri(Scheduler.Urls.First());
+        Client = new HttpClient { BaseAddress = SchedulerAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    /// <summary>Runs the scheduler as a child process instead (so that it can be killed with SIGKILL).</summary>
+    public static async Task<Cluster> StartWithChildSchedulerAsync(int processors, params string[] schedulerSettings)
+    {
+        var cluster = new Cluster(System.IO.Directory.CreateDirectory(
+            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName);
+        cluster._schedulerSettings = schedulerSettings;
+        cluster.SchedulerAddress = new Uri($"http://127.0.0.1:{FreePort()}");
+        cluster.Client = new HttpClient { BaseAddress = cluster.SchedulerAddress, Timeout = TimeSpan.FromSeconds(60) };
+        await cluster.StartChildAsync();
+        for (var i = 0; i < processors; i++)
+            await cluster.AddNodeAsync($"n{i + 1}");
+        return cluster;
+    }
+
+    public async Task StartChildAsync()
+    {
+        var dll = typeof(SchedulerApp).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var arg in SchedulerArgs(SchedulerAddress.ToString().TrimEnd('/'), _schedulerSettings))
+            start.ArgumentList.Add(arg);
+        _child = Process.Start(start)!;
+        _child.OutputDataReceived += (_, _) => { };
+        _child.ErrorDataReceived += (_, _) => { };
+        _child.BeginOutputReadLine();
+        _child.BeginErrorReadLine();
+        await Eventually(async () => (await TryGetAsync("/healthz")) == HttpStatusCode.OK, 60, "the scheduler child process to answer");
+    }
+
+    public async Task KillChildAsync()
+    {
+        _child!.Kill(entireProcessTree: false); // SIGKILL
+        await _child.WaitForExitAsync();
+        _child.Dispose();
+        _child = null;
+    }
+
+    private async Task<HttpStatusCode?> TryGetAsync(string path)
+    {
+        try
+        {
+            using var response = await Client.GetAsync(path);
+            return response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts a Processor that registers with the scheduler by heartbeat.</summary>
+    public async Task<ProcessorNode> AddNodeAsync(string name, int slots = 4, params string[] settings)
+    {
+        var state = System.IO.Directory.CreateDirectory(Path.Combine(Directory, "node-" + name + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
+        // An explicit port: a Processor bound to port 0 may advertise ":0" if its first heartbeat beats the bind.
+        var app = ProcessorApp.Create(
+        [
+            "--urls", $"http://127.0.0.1:{FreePort()}",
+            $"--Processor:StateDirectory={state}",
+            $"--Processor:Name={name}",
+            $"--Processor:Slots={slots}",
+            $"--Processor:SchedulerUrl={SchedulerAddress}",
+            "--Processor:HeartbeatInterval=00:00:00.300",
+            "--Processor:KillGracePeriod=00:00:01",
+            .. settings,
+        ]);
+        await app.StartAsync();
+        var node = new ProcessorNode(name, app, state);
+        _nodes.Add(node);
+        await Eventually(async () => (await NodesAsync()).Any(n => n.Name == name && n.Health == NodeHealth.Up), 30, $"node {name} to register");
+        return node;
+    }
+
+    public async Task<IReadOnlyList<NodeView>> NodesAsync(string path = "/scheduler/nodes") =>
+        (await Client.GetFromJsonAsync<NodeViewList>(path, DroverJson.Options))!.Nodes;
+
+    public Task<HttpResponseMessage> PostJsonAsync(string path, string json) =>
+        Client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+
+    public Task<HttpResponseMessage> PostFormAsync(string path, params (string Key, string Value)[] fields) =>
+        Client.PostAsync(path, new FormUrlEncodedContent(fields.Select(f => new KeyValuePair<string, string>(f.Key, f.Value))));
+
+    /// <summary>Submits a job as JSON and expects 202; returns its id.</summary>
+    public async Task<long> SubmitAsync(object spec)
+    {
+        using var response = await PostJsonAsync("/scheduler/jobs/new", spec as string ?? JsonSerializer.Serialize(spec, DroverJson.Options));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode}: {body}");
+        return JsonSerializer.Deserialize<SubmitAnswer>(body, DroverJson.Options)!.JobId;
+    }
+
+    public async Task<JobStatusView> StatusAsync(long id) =>
+        (await Client.GetFromJsonAsync<JobStatusView>($"/scheduler/jobs/{id}/status", DroverJson.Options))!;
+
+    public async Task<JobRecord> JobAsync(long id) =>
+        (await Client.GetFromJsonAsync<JobRecord>($"/scheduler/jobs/{id}", DroverJson.Options))!;
+
+    public async Task<QueueEntry> QueueEntryAsync(long id) =>
+        (await Client.GetFromJsonAsync<QueueEntry>($"/scheduler/queue/{id}", DroverJson.Options))!;
+
+    /// <summary>Waits (generously: the machine may be loaded) until the job satisfies the condition.</summary>
+    public async Task<JobStatusView> WaitForAsync(long id, Func<JobStatusView, bool> condition, int seconds = 45)
+    {
+        JobStatusView? last = null;
+        await Eventually(async () => condition(last = await StatusAsync(id)), seconds,
+            () => $"job {id} (last seen {last?.State}/{last?.Status}/{last?.Reason}, attempts {last?.Attempts}, queue: {last?.QueueReason})");
+        return last!;
+    }
+
+    public Task<JobStatusView> WaitStoppedAsync(long id, int seconds = 45) => WaitForAsync(id, s => s.State == JobState.Stopped, seconds);
+
+    public static Task Eventually(Func<Task<bool>> condition, int seconds, string what) => Eventually(condition, seconds, () => what);
+
+    public static async Task Eventually(Func<Task<bool>> condition, int seconds, Func<string> what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"waited {seconds} s for {what()}");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_child is not null)
+        {
+            _child.Kill();
+            await _child.WaitForExitAsync();
+            _child.Dispose();
+        }
+        if (Scheduler is not null)
+        {
+            await Scheduler.StopAsync();
+            await Scheduler.DisposeAsync();
+        }
+        foreach (var node in _nodes)
+            await node.DisposeAsync();
+        Client.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // a job's process may still be writing; the temp directory is cleaned up by the system
+        }
+    }
+}
+
+/// <summary>A Processor of the cluster.</summary>
+public sealed class ProcessorNode(string name, WebApplication app, string state) : IAsyncDisposable
+{
+    private bool _stopped;
+
+    public string Name { get; } = name;
+    public WebApplication App { get; } = app;
+    public string StateDirectory { get; } = state;
+
+    /// <summary>Stops the node (as a lost machine would stop answering).</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped)
+            return;
+        _stopped = true;
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    public ValueTask DisposeAsync() => new(StopAsync());
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using System.Net.Http.Json;
+using Drover.Contracts;
+
+namespace Drover.Scheduler.Tests;
+
+public sealed class IdempotencyTests : IAsyncLifetime
+{
+    private Cluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await Cluster.StartAsync(processors: 1);
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Racing_submissions_with_one_request_id_make_one_job()
+    {
+        var marker = Path.Combine(_cluster.Directory, "runs");
+        var json = $$"""{"request_id": "same-123", "commands": [{"shell": "echo run >> {{marker}}"}]}""";
+        var answers = await Task.WhenAll(Enumerable.Range(0, 24).Select(async _ =>
+        {
+            using var response = await _cluster.PostJsonAsync("/scheduler/jobs/new", json);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            return (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!;
+        }));
+        var id = Assert.Single(answers.Select(a => a.JobId).Distinct());
+        Assert.All(answers, a => Assert.Equal("same-123", a.RequestId));
+
+        // The form spelling of the same request id is the same job too.
+        using var form = await _cluster.PostFormAsync("/scheduler/jobs/new", ("command", "true"), ("request_id", "same-123"));
+        Assert.Equal(id, (await form.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId);
+
+        Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(id)).Status);
+        var page = await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs", DroverJson.Options);
+        Assert.Equal(id, Assert.Single(page!.Jobs).JobId);
+        Assert.Equal("run\n", await File.ReadAllTextAsync(marker));
+    }
+}
