@@ -142,14 +142,16 @@ internal sealed class LocalSystem : IAsyncDisposable
 
     private static async Task WaitForNodesAsync(string schedulerUrl, string token, int count)
     {
-        using var http = new HttpClient();
-        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            var nodes = await http.GetFromJsonOrDefaultAsync(schedulerUrl + "/scheduler/nodes/available");
-            if (nodes >= count)
-                return;
+            using var api = new Api(schedulerUrl, token);
+            try
+            {
+                if (await api.CountNodesAsync() >= count)
+                    return;
+            }
+            catch (HttpRequestException) { }
             await Task.Delay(100);
         }
         throw new TimeoutException($"the scheduler did not see {count} processors");

@@ -9,6 +9,8 @@ internal sealed class Report
     private readonly Dictionary<string, object> _figures = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _failures = new(StringComparer.Ordinal);
 
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     public bool AnyFailed => _failures.Count > 0;
 
     public void Add(string name, double value, string unit)
@@ -41,7 +43,7 @@ internal sealed class Report
             machine = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription },
             figures = _figures,
             failures = _failures,
-        }, new JsonSerializerOptions { WriteIndented = true });
+        }, Indented);
         Console.Error.WriteLine($"# figures written to {path}");
     }
 

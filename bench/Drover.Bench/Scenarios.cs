@@ -11,5 +11,10 @@ internal static class Scenarios
     [
         new("memory_idle", c => MemoryScenario.RunAsync(c, "idle")),
         new("floor", FloorScenario.RunAsync),
+        new("submit", JobScenarios.SubmitAsync),
+        new("e2e", JobScenarios.EndToEndAsync),
+        new("memory_after_e2e", c => MemoryScenario.RunAsync(c, "after_e2e")),
+        new("latency", JobScenarios.LatencyAsync),
+        new("queries", JobScenarios.QueriesAsync),
     ];
 }

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Drover.Bench;
+
+/// <summary>Submit, end-to-end, latency and query figures, all through the public API.</summary>
+internal static class JobScenarios
+{
+    private static Api Gateway(ScenarioContext c) => new(c.Target.GatewayUrl);
+    private static Api Scheduler(ScenarioContext c) => new(c.Target.SchedulerUrl, LocalSystem.SchedulerToken);
+
+    /// <summary>1. Accepted-and-durable submissions per second through the gateway at 1, 16 and 64 clients.</summary>
+    public static async Task SubmitAsync(ScenarioContext c)
+    {
+        using var api = Gateway(c);
+        var body = Api.TrueJob();
+        await api.SubmitAsync(body); // warm the path up
+        foreach (var clients in new[] { 1, 16, 64 })
+        {
+            var n = c.Options.Size(clients == 1 ? 1_000 : 5_000, 100);
+            var (latencies, elapsed) = await Load.RunAsync(n, clients, _ => api.SubmitAsync(body));
+            c.Report.Add($"submit.c{clients}.jobs_per_s", n / elapsed.TotalSeconds, "jobs/s");
+            c.Report.AddLatencies($"submit.c{clients}", latencies);
+        }
+        // Let the submitted jobs drain so that the next scenario starts on an idle system.
+        await api.WaitAllStoppedAsync(0, TimeSpan.FromMinutes(10));
+    }
+
+    /// <summary>2. Trivial jobs from first submit to the last one stopped, through the gateway and straight to the scheduler.</summary>
+    public static async Task EndToEndAsync(ScenarioContext c)
+    {
+        foreach (var (name, api) in new[] { ("gateway", Gateway(c)), ("scheduler", Scheduler(c)) })
+        {
+            using (api)
+            {
+                var n = c.Options.Size(10_000, 200);
+                var first = await api.SubmitAsync(Api.TrueJob());
+                await api.WaitAllStoppedAsync(first - 1, TimeSpan.FromMinutes(1));
+                var clock = Stopwatch.StartNew();
+                await Load.RunAsync(n, 64, _ => api.SubmitAsync(Api.TrueJob()));
+                await api.WaitAllStoppedAsync(first, TimeSpan.FromMinutes(10));
+                var elapsed = clock.Elapsed;
+                var good = await CountAllAsync(api, "status=good", first);
+                var rate = n / elapsed.TotalSeconds;
+                c.Report.Add($"e2e.{name}.jobs_per_s", rate, "jobs/s");
+                c.Report.Add($"e2e.{name}.good", good, "jobs");
+                c.Report.Add($"e2e.{name}.seconds", elapsed.TotalSeconds, "s");
+                if (FloorScenario.SpawnsPerSecond is { } floor)
+                    c.Report.Add($"e2e.{name}.share_of_floor", 100 * rate / floor, "%");
+            }
+        }
+    }
+
+    /// <summary>3. On an idle system: submit → the job's own process started (it writes its clock), and submit → stopped.</summary>
+    public static async Task LatencyAsync(ScenarioContext c)
+    {
+        using var api = Gateway(c);
+        var dir = Directory.CreateTempSubdirectory("drover-bench-latency-").FullName;
+        try
+        {
+            var toStart = new List<double>();
+            var toStopped = new List<double>();
+            var n = c.Options.Size(200, 20);
+            for (var i = 0; i < n; i++)
+            {
+                var file = Path.Combine(dir, i.ToString(CultureInfo.InvariantCulture));
+                var body = Api.Json(new { commands = new[] { new { exec = new[] { "/bin/sh", "-c", "date +%s%N > \"$1\"", "sh", file } } } });
+                var submitted = NowNanoseconds();
+                var clock = Stopwatch.StartNew();
+                var id = await api.SubmitAsync(body);
+                // Poll the status tightly: this is the client's view, until /scheduler/events lets it follow instead.
+                while ((await api.StatusAsync(id)).State != Drover.Contracts.JobState.Stopped)
+                    await Task.Delay(1);
+                toStopped.Add(clock.Elapsed.TotalMilliseconds);
+                var started = long.Parse(File.ReadAllText(file).Trim(), CultureInfo.InvariantCulture);
+                toStart.Add((started - submitted) / 1e6);
+            }
+            c.Report.AddLatencies("latency.submit_to_start", toStart);
+            c.Report.AddLatencies("latency.submit_to_stopped_polled", toStopped);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>4. Status and filtered list calls with many jobs in the store (they wait on a node that never exists).</summary>
+    public static async Task QueriesAsync(ScenarioContext c)
+    {
+        using var api = Scheduler(c);
+        var stored = c.Options.Size(100_000, 2_000);
+        var parked = Api.TrueJob(constraints: new { node = "bench-nowhere" });
+        var ids = new long[stored];
+        await Load.RunAsync(stored, 64, async i => ids[i] = await api.SubmitAsync(parked));
+        var total = await CountAllAsync(api, "state=queued", 0);
+        c.Report.Add("queries.jobs_stored", total, "jobs");
+
+        var random = new Random(7);
+        var (status, _) = await Load.RunAsync(c.Options.Size(5_000, 200), 1, _ => api.StatusAsync(ids[random.Next(ids.Length)]));
+        c.Report.AddLatencies("queries.status", status);
+        var (list, _) = await Load.RunAsync(c.Options.Size(500, 50), 1, async _ =>
+        {
+            using var response = await api.GetAsync($"/scheduler/jobs?state=stopped&status=good&limit=100&after={ids[random.Next(ids.Length)]}");
+            response.EnsureSuccessStatusCode();
+            await response.Content.ReadAsByteArrayAsync();
+        });
+        c.Report.AddLatencies("queries.list_filtered_100", list);
+    }
+
+    private static async Task<int> CountAllAsync(Api api, string filter, long afterId)
+    {
+        // The list pages at 10,000: count page by page.
+        var total = 0;
+        while (true)
+        {
+            var page = await api.CountAsync(filter, afterId);
+            total += page;
+            if (page < 10_000)
+                return total;
+            afterId = await LastIdAsync(api, filter, afterId);
+        }
+    }
+
+    private static async Task<long> LastIdAsync(Api api, string filter, long afterId)
+    {
+        using var request = await api.GetAsync($"/scheduler/jobs?{filter}&after={afterId}&limit=10000");
+        var text = await request.Content.ReadAsStringAsync();
+        // JSON page: take the largest job_id seen.
+        using var doc = System.Text.Json.JsonDocument.Parse(text);
+        return doc.RootElement.GetProperty("jobs").EnumerateArray().Max(j => j.GetProperty("job_id").GetInt64());
+    }
+
+    private static long NowNanoseconds() => (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+}
