@@ -97,7 +97,7 @@ public sealed class Ec2DiscoveryTests
     }
 
     [Fact]
-    public void A_draining_instance_that_comes_back_is_active_again_and_a_changed_one_is_updated()
+    public async Task A_draining_instance_that_comes_back_is_active_again_and_a_changed_one_is_updated()
     {
         var processors = new Ec2Processors(TimeProvider.System);
         DiscoveredProcessor Seen(int n, string ip) => new()
@@ -108,11 +108,11 @@ public sealed class Ec2DiscoveryTests
             Uri = $"http://{ip}:8082",
         };
 
-        Assert.Equal([DiscoveryChangeKind.Added], processors.Apply([Seen(1, "10.0.0.1")]).Select(c => c.Kind));
-        Assert.Empty(processors.Apply([Seen(1, "10.0.0.1")]));
-        Assert.Equal([DiscoveryChangeKind.Updated], processors.Apply([Seen(1, "10.0.0.9")]).Select(c => c.Kind));
-        Assert.Equal([DiscoveryChangeKind.Draining], processors.Apply([]).Select(c => c.Kind));
-        Assert.Equal([DiscoveryChangeKind.Returned], processors.Apply([Seen(1, "10.0.0.9")]).Select(c => c.Kind));
+        Assert.Equal([DiscoveryChangeKind.Added], (await processors.ApplyAsync([Seen(1, "10.0.0.1")], CancellationToken.None)).Select(c => c.Kind));
+        Assert.Empty((await processors.ApplyAsync([Seen(1, "10.0.0.1")], CancellationToken.None)));
+        Assert.Equal([DiscoveryChangeKind.Updated], (await processors.ApplyAsync([Seen(1, "10.0.0.9")], CancellationToken.None)).Select(c => c.Kind));
+        Assert.Equal([DiscoveryChangeKind.Draining], (await processors.ApplyAsync([], CancellationToken.None)).Select(c => c.Kind));
+        Assert.Equal([DiscoveryChangeKind.Returned], (await processors.ApplyAsync([Seen(1, "10.0.0.9")], CancellationToken.None)).Select(c => c.Kind));
         Assert.Equal(DiscoveredState.Active, Assert.Single(processors.Nodes).State);
     }
 
@@ -120,6 +120,7 @@ public sealed class Ec2DiscoveryTests
     {
         public ConcurrentDictionary<string, bool> Busy { get; } = new();
 
-        public bool HasJobs(string nodeName) => Busy.GetValueOrDefault(nodeName);
+        public ValueTask<bool> HasJobsAsync(string nodeName, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(Busy.GetValueOrDefault(nodeName));
     }
 }

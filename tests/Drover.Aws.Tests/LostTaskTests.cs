@@ -21,7 +21,9 @@ public sealed class LostTaskTests
             Commands = [CommandSpec.FromArgv("sleep", "60")],
         }, CancellationToken.None);
         var arn = started.TaskArn!;
-        Assert.True((await host.Node.StatusAsync([arn], CancellationToken.None)).ContainsKey(arn));
+        await AwsTestHost.WaitFor(async () =>
+            (await host.Node.StatusAsync([arn], CancellationToken.None)).TryGetValue(arn, out var s) && s.State == JobState.Running ? s : null,
+            "the task to run");
 
         fake.Forget(arn);
         var early = await host.Node.StatusAsync([arn], CancellationToken.None);
@@ -30,14 +32,17 @@ public sealed class LostTaskTests
         time.Advance(TimeSpan.FromSeconds(31));
         var late = await host.Node.StatusAsync([arn], CancellationToken.None);
 
-        Assert.Empty(early);
-        Assert.Empty(stillEarly);
+        // Within the grace period the task is reported as last seen: running, not yet lost.
+        Assert.Equal(JobState.Running, early[arn].State);
+        Assert.Equal(JobState.Running, stillEarly[arn].State);
         var lost = late[arn];
         Assert.Equal(JobState.Stopped, lost.State);
         Assert.Equal(JobStatus.Error, lost.Status);
         Assert.Equal(StopReason.NodeLost, lost.Reason);
         Assert.Equal("MISSING", lost.LastStatus);
         Assert.Equal(StopReason.NodeLost, lost.ToNodeJobStatus("11-1").Reason);
+        var never = "arn:aws:ecs:us-east-1:123456789012:task/drover-test/never-seen";
+        Assert.Equal(JobState.Queued, (await host.Node.StatusAsync([never], CancellationToken.None))[never].State);
         Assert.Empty(fake.Rejections);
     }
 

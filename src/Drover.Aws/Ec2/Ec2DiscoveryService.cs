@@ -1,5 +1,3 @@
-using Amazon.EC2;
-using Amazon.Runtime;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,13 +22,14 @@ internal sealed partial class Ec2DiscoveryService(
             try
             {
                 var listing = await discovery.ListAsync(stoppingToken);
-                foreach (var change in processors.Apply(listing))
+                foreach (var change in await processors.ApplyAsync(listing, stoppingToken))
                     LogChange(change.Kind, change.Node.Processor.Name, change.Node.Processor.Uri);
             }
-            catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException)
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
+                // One bad tick (AWS error, network, a failing usage check) must not end discovery.
                 processors.Failed(e.Message);
-                logger.LogWarning(e, "EC2 discovery: DescribeInstances failed; keeping the nodes known so far");
+                logger.LogWarning(e, "EC2 discovery: refresh failed; keeping the nodes known so far");
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));

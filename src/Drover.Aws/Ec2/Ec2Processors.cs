@@ -28,7 +28,7 @@ public sealed record DiscoveryChange(DiscoveryChangeKind Kind, DiscoveredNode No
 /// </summary>
 public interface IDiscoveredNodeUsage
 {
-    bool HasJobs(string nodeName);
+    ValueTask<bool> HasJobsAsync(string nodeName, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -55,9 +55,17 @@ public sealed class Ec2Processors(TimeProvider time, IDiscoveredNodeUsage? usage
     public string? LastError { get; private set; }
 
     /// <summary>Takes one complete listing and answers what changed; a failed listing changes nothing (see <see cref="Failed"/>).</summary>
-    public IReadOnlyList<DiscoveryChange> Apply(IReadOnlyList<DiscoveredProcessor> listing)
+    public async Task<IReadOnlyList<DiscoveryChange>> ApplyAsync(IReadOnlyList<DiscoveredProcessor> listing, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listing);
+        // Asked before taking the lock: a node still busy now stays draining until a later refresh finds it idle.
+        var busy = new HashSet<string>(StringComparer.Ordinal);
+        var seenNames = listing.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var draining in Nodes.Where(n => n.State == DiscoveredState.Draining && !seenNames.Contains(n.Processor.Name)))
+        {
+            if (usage is not null && await usage.HasJobsAsync(draining.Processor.Name, cancellationToken))
+                busy.Add(draining.Processor.Name);
+        }
         var now = time.GetUtcNow();
         var changes = new List<DiscoveryChange>();
         lock (_lock)
@@ -80,7 +88,7 @@ public sealed class Ec2Processors(TimeProvider time, IDiscoveredNodeUsage? usage
                     continue;
                 if (known.State == DiscoveredState.Active)
                     Add(DiscoveryChangeKind.Draining, known with { State = DiscoveredState.Draining, Since = now });
-                else if (usage?.HasJobs(name) == true)
+                else if (busy.Contains(name))
                     next[name] = known;
                 else
                     changes.Add(new DiscoveryChange(DiscoveryChangeKind.Removed, known));

@@ -27,6 +27,9 @@ public sealed partial class EcsNode
 
     // When each task was first answered MISSING: a grace period starts there, not at every poll.
     private readonly ConcurrentDictionary<string, DateTimeOffset> _missingSince = new(StringComparer.Ordinal);
+
+    // What each task not yet stopped was last seen as: a task briefly MISSING is reported as it was.
+    private readonly ConcurrentDictionary<string, EcsAttemptStatus> _lastSeen = new(StringComparer.Ordinal);
     private volatile EcsNodeHealth _health = new();
 
     public EcsNode(EcsNodeOptions options, EcsClient ecs, TimeProvider time, ILogger<EcsNode> logger)
@@ -45,10 +48,17 @@ public sealed partial class EcsNode
     public EcsNodeHealth Health => _health;
 
     /// <summary>ECS's <c>startedBy</c> for an attempt: at most 36 letters, digits, <c>-</c>, <c>_</c> or <c>/</c>.</summary>
-    public static string StartedBy(long jobId, int attempt)
+    public static string StartedBy(long jobId, int attempt) =>
+        StartedBy($"{jobId.ToString(CultureInfo.InvariantCulture)}-{attempt.ToString(CultureInfo.InvariantCulture)}");
+
+    /// <summary><c>drover-</c> and the attempt's reference (<c>&lt;job&gt;-&lt;attempt&gt;</c>), or a hash of it when that does not fit.</summary>
+    public static string StartedBy(string attemptRef)
     {
-        var plain = $"drover-{jobId.ToString(CultureInfo.InvariantCulture)}-{attempt.ToString(CultureInfo.InvariantCulture)}";
-        return plain.Length <= MaxStartedBy ? plain : "drover-" + Hash(plain)[..(MaxStartedBy - 7)];
+        ArgumentNullException.ThrowIfNull(attemptRef);
+        var plain = "drover-" + attemptRef;
+        return plain.Length <= MaxStartedBy && plain.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '/')
+            ? plain
+            : "drover-" + Hash(attemptRef)[..(MaxStartedBy - 7)];
     }
 
     /// <summary>The last part of a task ARN (<c>arn:aws:ecs:region:account:task/cluster/ID</c>), which names its log stream.</summary>
@@ -97,7 +107,7 @@ public sealed partial class EcsNode
                     },
                 ],
             },
-            StartedBy = StartedBy(request.JobId, request.Attempt),
+            StartedBy = request.AttemptRef is { } attemptRef ? StartedBy(attemptRef) : StartedBy(request.JobId, request.Attempt),
             ClientToken = request.IdempotencyKey.Length <= MaxClientToken ? request.IdempotencyKey : Hash(request.IdempotencyKey),
         }, cancellationToken);
 
@@ -114,9 +124,9 @@ public sealed partial class EcsNode
     }
 
     /// <summary>
-    /// DescribeTasks in batches of 100. Tasks ECS does not know are left out until the grace period ends, then
-    /// reported lost. A batch whose call fails is left out too (and marks the node's health): the caller's poll
-    /// goes on, and asks again next time. Only cancellation throws.
+    /// DescribeTasks in batches of 100. A task ECS answers MISSING is reported as last seen (or as not started,
+    /// <c>queued</c>, if never seen) until the grace period ends, then as lost. A batch whose call fails is left out
+    /// (and marks the node's health): the caller's poll goes on and asks again next time. Only cancellation throws.
     /// </summary>
     public async Task<IReadOnlyDictionary<string, EcsAttemptStatus>> StatusAsync(
         IReadOnlyCollection<string> taskArns, CancellationToken cancellationToken)
@@ -141,7 +151,12 @@ public sealed partial class EcsNode
                 if (task.TaskArn is null)
                     continue;
                 _missingSince.TryRemove(task.TaskArn, out _);
-                result[task.TaskArn] = Map(task);
+                var mapped = Map(task);
+                if (mapped.State == JobState.Stopped)
+                    _lastSeen.TryRemove(task.TaskArn, out _);
+                else
+                    _lastSeen[task.TaskArn] = mapped;
+                result[task.TaskArn] = mapped;
             }
             var now = _time.GetUtcNow();
             foreach (var failure in response.Failures ?? [])
@@ -153,8 +168,14 @@ public sealed partial class EcsNode
                 }
                 var since = _missingSince.GetOrAdd(failure.Arn, now);
                 if (now - since < Options.MissingGrace)
+                {
+                    result[failure.Arn] = _lastSeen.TryGetValue(failure.Arn, out var seen)
+                        ? seen
+                        : new EcsAttemptStatus { TaskArn = failure.Arn, State = JobState.Queued, LastStatus = "MISSING" };
                     continue;
+                }
                 _missingSince.TryRemove(failure.Arn, out _);
+                _lastSeen.TryRemove(failure.Arn, out _);
                 result[failure.Arn] = new EcsAttemptStatus
                 {
                     TaskArn = failure.Arn,
@@ -222,9 +243,12 @@ public sealed partial class EcsNode
     /// The tasks an attempt started (found by <c>startedBy</c>), running or stopped: after a crash between RunTask and
     /// recording its answer, this finds the task again instead of starting another.
     /// </summary>
-    public async Task<IReadOnlyList<string>> FindTasksAsync(long jobId, int attempt, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> FindTasksAsync(long jobId, int attempt, CancellationToken cancellationToken) =>
+        FindTasksAsync(StartedBy(jobId, attempt), cancellationToken);
+
+    /// <summary>ListTasks by <c>startedBy</c>, running and stopped, every page.</summary>
+    public async Task<IReadOnlyList<string>> FindTasksAsync(string startedBy, CancellationToken cancellationToken)
     {
-        var startedBy = StartedBy(jobId, attempt);
         var found = new List<string>();
         foreach (var desired in new[] { "RUNNING", "STOPPED" })
         {

@@ -8,6 +8,9 @@ public sealed record EcsStartRequest
     public long JobId { get; init; }
     public int Attempt { get; init; }
 
+    /// <summary>The scheduler's name for the attempt (<c>&lt;job&gt;-&lt;attempt&gt;</c>); when given, <c>startedBy</c> is made from it.</summary>
+    public string? AttemptRef { get; init; }
+
     /// <summary>The attempt's idempotency key, sent as RunTask's <c>clientToken</c>: a retried call makes no second task.</summary>
     public required string IdempotencyKey { get; init; }
     public required IReadOnlyList<CommandSpec> Commands { get; init; }
