@@ -16,13 +16,16 @@ BEGIN {
     special = "[\"\\\\" sprintf("%c-%c", 1, 31) "]"
     hexdigits = "0123456789abcdef"
     dir = ENVIRON["JOB_DIR"]
-    doc = ""
+    # The whole body is one record: \001 may not appear in JSON outside a string, nor raw inside one.
+    RS = sprintf("%c", 1)
 }
 
-{ doc = doc $0 "\n" }
+NR == 1 { s = $0 }
+NR > 1 { s = "" }
 
 END {
-    s = doc; n = length(s); p = 1
+    if (NR > 1) fail("body", "invalid JSON: control characters must be escaped in strings")
+    n = length(s); p = 1
     if (mode == "escape") { sub(/[\r\n]+$/, "", s); print_message(s); exit 0 }
     if (mode == "message") { read_message(); exit 0 }
     read_spec()
@@ -96,7 +99,8 @@ function str(field,   out, c, rest, run, cp, lo) {
     out = ""
     while (1) {
         if (p > n) fail(field, "invalid JSON: unterminated string")
-        rest = substr(s, p)
+        # A window, not the rest of the body: a body of many strings stays linear.
+        rest = substr(s, p, 4096)
         if (match(rest, special)) run = substr(rest, 1, RSTART - 1)
         else run = rest
         out = out run
@@ -133,8 +137,8 @@ function str(field,   out, c, rest, run, cp, lo) {
 
 function number(field,   rest) {
     ws()
-    rest = substr(s, p)
-    if (!match(rest, /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/)) fail(field, "expected a number" where())
+    rest = substr(s, p, 400)
+    if (!match(rest, /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/) || RLENGTH == 400) fail(field, "expected a number" where())
     p += RLENGTH
     return substr(rest, 1, RLENGTH)
 }

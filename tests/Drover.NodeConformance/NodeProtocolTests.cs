@@ -512,8 +512,8 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
 
     /// <summary>
     /// How many processes carry <paramref name="marker"/> in their arguments: read from /proc here for a node on
-    /// this machine, or asked of the node itself through a job for any other (its pattern is written so that the
-    /// job's own processes do not match it).
+    /// this machine, or asked of the node itself through a job for any other (one argument a line; the pattern is
+    /// written so that the job's own arguments do not match it).
     /// </summary>
     private async Task<int> CountProcessesAsync(NodeClient client, string marker)
     {
@@ -541,7 +541,7 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
             return count;
         }
         var pattern = "[" + marker[0] + "]" + marker[1..].Replace(".", "\\.", StringComparison.Ordinal);
-        var id = await client.RunAsync(Spec(Id("ps"), ["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' <\"$f\" 2>/dev/null; echo; done | grep -c -- \"$1\" || true", "count", pattern]));
+        var id = await client.RunAsync(Spec(Id("ps"), ["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\000' '\\n' <\"$f\"; done 2>/dev/null | grep -cx -- \"$1\" || true", "count", pattern]));
         await client.WaitStoppedAsync(id);
         return int.Parse((await client.LogAsync(id)).Trim(), CultureInfo.InvariantCulture);
     }
