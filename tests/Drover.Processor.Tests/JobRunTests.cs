@@ -113,6 +113,23 @@ public sealed class JobRunTests(ProcessorFixture fixture) : IClassFixture<Proces
     }
 
     [Fact]
+    public async Task A_progress_message_too_long_or_of_no_string_is_refused_and_changes_nothing()
+    {
+        var id = await _host.SubmitAsync("""{"commands": [["true"]]}""");
+        await _host.WaitStoppedAsync(id);
+
+        using (var tooLong = await _host.PostJsonAsync($"/processor/jobs/{id}/status", $$"""{"message": "{{new string('m', 5000)}}"}"""))
+            await ProcessorHost.AssertProblemAsync(tooLong, HttpStatusCode.BadRequest, "message");
+        using (var huge = await _host.Client.PostAsync($"/processor/jobs/{id}/status", new StringContent(new string('m', 100_000), Encoding.UTF8, "text/plain")))
+            await ProcessorHost.AssertProblemAsync(huge, HttpStatusCode.RequestEntityTooLarge, "body");
+        using (var number = await _host.PostJsonAsync($"/processor/jobs/{id}/status", """{"message": 5}"""))
+            await ProcessorHost.AssertProblemAsync(number, HttpStatusCode.BadRequest, "message");
+        using (var none = await _host.PostJsonAsync($"/processor/jobs/{id}/status", "{}"))
+            await ProcessorHost.AssertProblemAsync(none, HttpStatusCode.BadRequest, "message");
+        Assert.Null((await _host.StatusAsync(id)).Message);
+    }
+
+    [Fact]
     public async Task Every_job_is_listed_and_a_batched_poll_returns_only_those_asked_for()
     {
         var a = await _host.SubmitAsync("""{"commands": [["true"]], "request_id": "list-a"}""");

@@ -100,8 +100,9 @@ internal sealed class JobStore
         job.SetStatus(status);
     }
 
+    // Not synced on its own: the status written (and synced) right after it carries the same exit code.
     public static void SaveExitCode(Job job, int exitCode) =>
-        AtomicFile.Write(Path.Combine(job.Directory, "exit_code"), System.Text.Encoding.ASCII.GetBytes(exitCode.ToString(CultureInfo.InvariantCulture) + "\n"), durable: true);
+        AtomicFile.Write(Path.Combine(job.Directory, "exit_code"), System.Text.Encoding.ASCII.GetBytes(exitCode.ToString(CultureInfo.InvariantCulture) + "\n"), durable: false);
 
     // Not synced: after a power cut no process survives, so a lost record only loses what could not be re-attached anyway.
     public static void SaveProcess(Job job, ProcessRecord record) =>

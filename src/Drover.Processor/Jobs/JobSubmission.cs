@@ -77,7 +77,7 @@ internal static class JobSubmission
             }
             job.MarkRecorded();
             runner.Start(job);
-            return TypedResults.Created($"/processor/jobs/{id}/status", job.Status);
+            return TypedResults.Created($"{request.PathBase}/processor/jobs/{id}/status", job.Status);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {

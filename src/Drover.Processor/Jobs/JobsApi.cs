@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.ServiceDefaults;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -11,6 +12,7 @@ namespace Drover.Processor.Jobs;
 internal static class JobsApi
 {
     private const int MaxMessageLength = 4096;
+    private const int MaxMessageBodySize = 64 * 1024;
 
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
@@ -58,6 +60,22 @@ internal static class JobsApi
     {
         if (!store.TryGetRecorded(requestId, out var job))
             return Problems.UnknownJob(requestId);
+        // A message is small: never read a body the size of an upload into memory for one.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = MaxMessageBodySize;
+        try
+        {
+            return await RecordMessageAsync(job, request, cancellationToken);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Problems.TooLarge(MaxMessageBodySize);
+        }
+    }
+
+    private static async Task<Results<Ok<NodeJobStatus>, ValidationProblem, ProblemHttpResult>> RecordMessageAsync(
+        Job job, HttpRequest request, CancellationToken cancellationToken)
+    {
         string? message;
         if (request.ContentType?.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase) == true)
         {
