@@ -60,6 +60,42 @@ public sealed class GuardTests(Trio trio)
     }
 
     [Fact]
+    public async Task Upload_with_a_file_name_that_leaves_the_working_directory_is_a_400_problem()
+    {
+        using var admin = trio.Client(Trio.AdminKey);
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("cat escaped.sh"), "command" },
+            { new ByteArrayContent("echo escaped"u8.ToArray()), "file", "../escaped.sh" },
+        };
+        using var response = await admin.PostAsync("/scheduler/jobs/new", form);
+        var problem = await Problems.AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.True(problem.TryGetProperty("errors", out _), problem.ToString());
+        Assert.Empty(Directory.EnumerateFiles(trio.Root, "escaped.sh", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task Active_health_checks_take_a_dead_scheduler_out_of_rotation()
+    {
+        var dead = $"http://127.0.0.1:{Trio.ClosedPort()}";
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs(
+            "--Gateway:SchedulerUrls", $"{dead};{trio.SchedulerUrl}", "--Gateway:HealthCheckInterval", "00:00:00.200")));
+        using var admin = trio.Client(Trio.AdminKey, gateway);
+
+        // Both destinations are picked at random until the probes mark the dead one; after that every call succeeds.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var inARow = 0;
+        while (inARow < 20)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the dead scheduler was never taken out of rotation");
+            using var response = await admin.GetAsync("/scheduler/nodes");
+            inARow = response.StatusCode == HttpStatusCode.OK ? inARow + 1 : 0;
+            if (inARow == 0)
+                await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task Oversized_headers_are_refused()
     {
         using var admin = trio.Client(Trio.AdminKey);

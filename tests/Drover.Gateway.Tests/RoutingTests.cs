@@ -109,6 +109,10 @@ public sealed class RoutingTests(Trio trio)
         var listed = root.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToHashSet();
         Assert.All(paths, path => Assert.Contains(path, listed));
 
+        // The gateway adds the bearer scheme it enforces, so Swagger UI offers "Authorize" for an API key.
+        Assert.Equal("bearer", root.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
+        Assert.True(root.GetProperty("security")[0].TryGetProperty("bearer", out _));
+
         // The document names the gateway as its server, so "Try it out" comes back through the front door.
         if (root.TryGetProperty("servers", out var servers))
             Assert.All(servers.EnumerateArray(), s => Assert.StartsWith(trio.GatewayUrl.GetLeftPart(UriPartial.Authority), s.GetProperty("url").GetString(), StringComparison.Ordinal));

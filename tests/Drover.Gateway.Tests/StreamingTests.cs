@@ -3,11 +3,12 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 
 namespace Drover.Gateway.Tests;
 
 [Collection(TrioGroup.Name)]
-public sealed partial class StreamingTests(Trio trio)
+public sealed partial class StreamingTests(Trio trio, ITestOutputHelper output)
 {
     private const long UploadSize = 50L << 20;
 
@@ -27,6 +28,7 @@ public sealed partial class StreamingTests(Trio trio)
         var id = await UploadAsync(admin, "data.bin", UploadSize);
         var peak = gateway.PeakResidentBytes();
         var growth = peak - before;
+        output.WriteLine($"gateway resident before: {before >> 20} MiB, peak during the upload: {peak >> 20} MiB");
         Assert.True(growth < UploadSize / 2,
             $"the gateway grew by {growth >> 20} MiB (from {before >> 20} MiB to a peak of {peak >> 20} MiB) for a {UploadSize >> 20} MiB upload");
 

@@ -20,6 +20,7 @@ internal static class ProxyRoutes
     public const string ProcessorCluster = "processor";
     public const string SchedulerDocument = "/openapi/scheduler.json";
     public const string ProcessorDocument = "/openapi/processor.json";
+    private const string DocumentMetadata = "drover-document";
 
     public static IServiceCollection AddProxyRoutes(this IServiceCollection services)
     {
@@ -45,6 +46,8 @@ internal static class ProxyRoutes
                     ReplaceCallerToken(transform.HttpContext, transform.ProxyRequest, token);
                     return ValueTask.CompletedTask;
                 });
+                if (context.Route.Metadata?.ContainsKey(DocumentMetadata) == true && !options.IsOpen)
+                    context.AddResponseTransform(ApiDocuments.AddBearerSchemeAsync);
             });
         return services;
     }
@@ -92,6 +95,7 @@ internal static class ProxyRoutes
         ClusterId = cluster,
         Match = new RouteMatch { Path = path, Methods = ["GET", "HEAD"] },
         RateLimiterPolicy = RateLimits.PerCaller,
+        Metadata = new Dictionary<string, string> { [DocumentMetadata] = "true" },
     }.WithTransformPathSet("/openapi/v1.json").WithTransformUseOriginalHostHeader();
 
     private static List<ClusterConfig> Clusters(GatewayOptions options)
