@@ -58,6 +58,9 @@ internal sealed partial class JobRunner(
             var index = first;
             for (; index < spec.Commands.Count; index++)
             {
+                // Stopping between two commands: start no more; the next Processor finds the last one ended.
+                if (index > first)
+                    detach.ThrowIfCancellationRequested();
                 var command = index == first && attached is not null ? Adopt(job, attached) : StartCommand(job, spec, index);
                 if (command is null)
                     break;
@@ -67,7 +70,6 @@ internal sealed partial class JobRunner(
                 // Whatever a command left behind in its group ends with it, so nothing outlives its job. (The group
                 // id cannot be reused while any member lives; it is signalled right after the leader is reaped.)
                 command.Signal(ProcessGroups.SigKill);
-                detach.ThrowIfCancellationRequested();
                 if (exit != 0)
                     break;
             }
