@@ -82,6 +82,10 @@ internal sealed partial class JobRunner(
         catch (Exception e)
         {
             LogRunFailed(job.Id, e);
+            RunningCommand? orphan;
+            lock (job.Gate)
+                (orphan, job.Current) = (job.Current, null);
+            orphan?.Signal(ProcessGroups.SigKill); // a job recorded as stopped leaves nothing running
             Finish(job, completed: false, exit: null, index: -1, count: spec.Commands.Count, failure: e.Message);
         }
         finally
