@@ -118,7 +118,7 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -128,7 +128,16 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>Starts a Processor that registers with the scheduler by heartbeat.</summary>
     public async Task<ProcessorNode> AddNodeAsync(string name, int slots = 4, params string[] settings)
     {
-        var state = System.IO.Directory.CreateDirectory(Path.Combine(Directory, "node-" + name + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
+        var node = await StartProcessorAsync(Directory, name, slots, [$"--Processor:SchedulerUrl={SchedulerAddress}", .. settings]);
+        _nodes.Add(node);
+        await Eventually(async () => (await NodesAsync()).Any(n => n.Name == name && n.Health == NodeHealth.Up), 30, $"node {name} to register");
+        return node;
+    }
+
+    /// <summary>Starts a Processor on its own port and state directory under <paramref name="directory"/>.</summary>
+    public static async Task<ProcessorNode> StartProcessorAsync(string directory, string name, int slots, params string[] settings)
+    {
+        var state = System.IO.Directory.CreateDirectory(Path.Combine(directory, "node-" + name + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
         // An explicit port: a Processor bound to port 0 may advertise ":0" if its first heartbeat beats the bind.
         var app = ProcessorApp.Create(
         [
@@ -136,17 +145,17 @@ public sealed class Cluster : IAsyncDisposable
             $"--Processor:StateDirectory={state}",
             $"--Processor:Name={name}",
             $"--Processor:Slots={slots}",
-            $"--Processor:SchedulerUrl={SchedulerAddress}",
             "--Processor:HeartbeatInterval=00:00:00.300",
             "--Processor:KillGracePeriod=00:00:01",
             .. settings,
         ]);
         await app.StartAsync();
-        var node = new ProcessorNode(name, app, state);
-        _nodes.Add(node);
-        await Eventually(async () => (await NodesAsync()).Any(n => n.Name == name && n.Health == NodeHealth.Up), 30, $"node {name} to register");
-        return node;
+        return new ProcessorNode(name, app, state);
     }
+
+    /// <summary>Calls the scheduler with this bearer token from now on.</summary>
+    public void UseToken(string token) =>
+        Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
 
     public async Task<IReadOnlyList<NodeView>> NodesAsync(string path = "/scheduler/nodes") =>
         (await Client.GetFromJsonAsync<NodeViewList>(path, DroverJson.Options))!.Nodes;
@@ -234,6 +243,7 @@ public sealed class ProcessorNode(string name, WebApplication app, string state)
     public string Name { get; } = name;
     public WebApplication App { get; } = app;
     public string StateDirectory { get; } = state;
+    public Uri Address => new(App.Urls.First());
 
     /// <summary>Stops the node (as a lost machine would stop answering).</summary>
     public async Task StopAsync()

@@ -21,13 +21,20 @@ internal sealed partial class Follower(
     public async Task PushedAsync(string node, NodeJobList list, CancellationToken cancellationToken)
     {
         nodes.Seen(node);
-        var active = (await store.ListActiveAttemptsAsync(node, cancellationToken)).ToDictionary(a => a.BackendRef, StringComparer.Ordinal);
+        var jobIds = list.Jobs.Select(s => JobIdOf(s.RequestId)).OfType<long>().Distinct().ToList();
+        var active = (await store.ListActiveAttemptsOfJobsAsync(jobIds, cancellationToken))
+            .Where(a => a.Node == node)
+            .ToDictionary(a => a.BackendRef, StringComparer.Ordinal);
         var reports = list.Jobs
             .Where(s => active.ContainsKey(s.RequestId))
             .Select(s => (active[s.RequestId], s))
             .ToList();
         await ApplyAsync(reports, [], cancellationToken);
     }
+
+    /// <summary>The job of a node request id <c>"&lt;job id&gt;-&lt;attempt&gt;"</c>; null for one this scheduler did not make.</summary>
+    private static long? JobIdOf(string requestId) =>
+        requestId.Split('-') is [var job, _] && long.TryParse(job, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : null;
 
     /// <summary>Asks every node with placed or running attempts about all of them, one call per node.</summary>
     public async Task PollAsync(CancellationToken cancellationToken)
@@ -54,7 +61,7 @@ internal sealed partial class Follower(
         var job = await store.GetJobAsync(jobId, cancellationToken);
         if (job?.Node is not { } node || job.State is not ("placed" or "running"))
             return;
-        var attempts = (await store.ListActiveAttemptsAsync(node, cancellationToken)).Where(a => a.JobId == jobId).ToList();
+        var attempts = (await store.ListActiveAttemptsOfJobsAsync([jobId], cancellationToken)).ToList();
         if (attempts.Count > 0)
             await PollNodeAsync(node, attempts, cancellationToken);
     }
@@ -74,7 +81,8 @@ internal sealed partial class Follower(
             var again = await store.GetJobAsync(job.Id, cancellationToken);
             return again is null || again.State == "stopped" || (again.State == "queued" && await KillAsync(again, cancellationToken));
         }
-        var attempt = (await store.ListActiveAttemptsAsync(job.Node, cancellationToken)).FirstOrDefault(a => a.JobId == job.Id);
+        var active = await store.ListActiveAttemptsOfJobsAsync([job.Id], cancellationToken);
+        var attempt = active.Count > 0 ? active[0] : null;
         if (attempt is null)
             return true;
         if (attempt.State == "placed" && starter.InFlight(job.Id))

@@ -38,31 +38,38 @@ internal sealed partial class PlacementService(
     internal async Task<bool> PlaceOnceAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var jobs = await store.ListPlaceableAsync(Wire.Millis(now), BatchSize, cancellationToken);
-        if (jobs.Count == 0)
-            return false;
         var snapshot = nodes.Snapshot();
         var load = new Dictionary<string, int>(await store.CountActiveByNodeAsync(cancellationToken), StringComparer.Ordinal);
         var claims = new List<Claim>();
         var reasons = new List<(long, string?)>();
-        foreach (var job in jobs)
+        var jobs = new List<JobRow>();
+        // Page on while whole pages find no node, so that jobs no node takes do not block those behind them;
+        // but not when no node has room at all: then nothing further down could be placed either.
+        for (var offset = 0; claims.Count == 0; offset += BatchSize)
         {
-            var spec = Wire.Spec(job.Spec);
-            var best = snapshot
-                .Where(n => n.Usable(now) && Fits(n, spec.Constraints) && (n.Slots == 0 || Load(load, n.Name) < n.Slots))
-                .OrderBy(n => n.Slots > 0 ? (double)Load(load, n.Name) / n.Slots : Load(load, n.Name))
-                .ThenBy(n => Load(load, n.Name))
-                .ThenBy(n => n.Name, StringComparer.Ordinal)
-                .FirstOrDefault();
-            if (best is null)
+            var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, BatchSize, cancellationToken);
+            jobs.AddRange(page);
+            foreach (var job in page)
             {
-                var reason = Explain(spec.Constraints, snapshot, load, now);
-                if (reason != job.QueueReason)
-                    reasons.Add((job.Id, reason));
-                continue;
+                var spec = Wire.Spec(job.Spec);
+                var best = snapshot
+                    .Where(n => n.Usable(now) && Fits(n, spec.Constraints) && HasRoom(n, load))
+                    .OrderBy(n => n.Slots > 0 ? (double)Load(load, n.Name) / n.Slots : Load(load, n.Name))
+                    .ThenBy(n => Load(load, n.Name))
+                    .ThenBy(n => n.Name, StringComparer.Ordinal)
+                    .FirstOrDefault();
+                if (best is null)
+                {
+                    var reason = Explain(spec.Constraints, snapshot, load, now);
+                    if (reason != job.QueueReason)
+                        reasons.Add((job.Id, reason));
+                    continue;
+                }
+                load[best.Name] = Load(load, best.Name) + 1;
+                claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
             }
-            load[best.Name] = Load(load, best.Name) + 1;
-            claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
+            if (page.Count < BatchSize || !snapshot.Any(n => n.Usable(now) && HasRoom(n, load)))
+                break;
         }
         await store.SetQueueReasonsAsync(reasons, cancellationToken);
         if (claims.Count == 0)
@@ -86,6 +93,8 @@ internal sealed partial class PlacementService(
     }
 
     private static int Load(Dictionary<string, int> load, string node) => load.GetValueOrDefault(node);
+
+    private static bool HasRoom(NodeSnapshot node, Dictionary<string, int> load) => node.Slots == 0 || Load(load, node.Name) < node.Slots;
 
     public static bool Fits(NodeSnapshot node, JobConstraints? constraints) =>
         constraints is null

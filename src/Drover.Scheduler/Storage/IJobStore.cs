@@ -19,7 +19,7 @@ internal interface IJobStore
     Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken);
 
     /// <summary>Queued jobs whose backoff is over, by priority then age: what the placement loop may claim.</summary>
-    Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken);
 
     /// <summary>Moves each job queued → placed and records its new attempt; returns the claims that won.</summary>
     Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken);
@@ -31,6 +31,9 @@ internal interface IJobStore
 
     /// <summary>Attempts placed or running (on one node, or on all), with what a transition needs of their job.</summary>
     Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, CancellationToken cancellationToken);
+
+    /// <summary>The placed or running attempts of these jobs.</summary>
+    Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken);
 
     Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
 

@@ -128,7 +128,7 @@ internal sealed class SqliteJobStore : IJobStore
             """, filter)).AsList();
     }
 
-    public async Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         // A PostgreSQL engine adds FOR UPDATE SKIP LOCKED here, inside the claim's transaction.
@@ -137,8 +137,8 @@ internal sealed class SqliteJobStore : IJobStore
             SELECT * FROM jobs
             WHERE state = 'queued' AND (not_before IS NULL OR not_before <= @now)
             ORDER BY priority DESC, id
-            LIMIT @limit
-            """, new { now, limit })).AsList();
+            LIMIT @limit OFFSET @offset
+            """, new { now, limit, offset })).AsList();
     }
 
     public async Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken)
@@ -199,18 +199,33 @@ internal sealed class SqliteJobStore : IJobStore
         await transaction.CommitAsync(cancellationToken);
     }
 
+    private const string ActiveAttemptColumns = """
+        SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
+               j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
+               j.timeout_ms, j.spec, j.files_dir
+        FROM attempts a JOIN jobs j ON j.id = a.job_id
+        """;
+
     public async Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<ActiveAttempt>(
-            """
-            SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
-                   j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
-                   j.timeout_ms, j.spec, j.files_dir
-            FROM attempts a JOIN jobs j ON j.id = a.job_id
+            ActiveAttemptColumns + "\n" + """
             WHERE a.state IN ('placed', 'running') AND (@node IS NULL OR a.node = @node)
             ORDER BY a.job_id
             """, new { node })).AsList();
+    }
+
+    public async Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken)
+    {
+        if (jobIds.Count == 0)
+            return [];
+        await using var connection = await OpenAsync(cancellationToken);
+        // Dapper expands the list into IN (@ids1, @ids2, ...).
+        return (await connection.QueryAsync<ActiveAttempt>(
+            ActiveAttemptColumns + "\n" + """
+            WHERE a.state IN ('placed', 'running') AND a.job_id IN @jobIds
+            """, new { jobIds })).AsList();
     }
 
     public async Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken)
