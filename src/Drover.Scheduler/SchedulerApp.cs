@@ -56,6 +56,7 @@ public static class SchedulerApp
         services.AddSingleton<PublicAddress>();
         services.AddSingleton<INodeBackend, ProcessorNodeBackend>();
         ProcessorNodeBackend.AddClients(services);
+        EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes), in front of the node protocol
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
         services.AddSingleton<SubmissionWriter>();

@@ -106,6 +106,15 @@ internal sealed class FakeAws : IAsyncDisposable
         }
     }
 
+    public IReadOnlyList<FakeTask> Tasks
+    {
+        get
+        {
+            lock (_lock)
+                return [.. _taskOrder];
+        }
+    }
+
     public FakeTask? Task(string arn)
     {
         lock (_lock)

@@ -1,0 +1,240 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Drover.Aws;
+using Drover.Aws.Ecs;
+using Drover.Aws.Http;
+using Drover.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Drover.Scheduler.Nodes;
+
+/// <summary>
+/// ECS clusters as nodes (<c>Aws:EcsNodes</c>): calls for those nodes go to ECS, every other call to the node protocol.
+/// The scheduler names an attempt <c>&lt;job&gt;-&lt;attempt&gt;</c>; ECS names its task by ARN. The ARN is learnt
+/// from RunTask and, after a restart, found again with ListTasks by <c>startedBy</c> (made from the attempt's name);
+/// RunTask carries the attempt's name as <c>clientToken</c>, so a start sent again never makes a second task.
+/// </summary>
+internal sealed partial class EcsNodeBackend(
+    ProcessorNodeBackend processors, EcsNodes ecs, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
+{
+    private readonly ConcurrentDictionary<(string Node, string Ref), string> _arns = new();
+
+    // Attempts seen started and not yet stopped, per node: the node's "running" in its info.
+    private readonly ConcurrentDictionary<(string Node, string Ref), byte> _active = new();
+
+    /// <summary>
+    /// Adds the AWS part and puts this backend in front of the node protocol. Each ECS node also becomes a configured
+    /// node of the scheduler, so placement, <c>GET /scheduler/nodes</c> and health checks treat it like any other.
+    /// </summary>
+    public static void Add(IServiceCollection services)
+    {
+        services.AddDroverAws();
+        services.AddSingleton<ProcessorNodeBackend>();
+        services.AddSingleton<INodeBackend, EcsNodeBackend>();
+        services.AddOptions<SchedulerOptions>().PostConfigure<IOptions<AwsOptions>>((scheduler, aws) =>
+        {
+            foreach (var node in aws.Value.EcsNodes.Where(n => scheduler.Nodes.All(s => s.Name != n.Name)))
+            {
+                var labels = new Dictionary<string, string>(node.Labels, StringComparer.Ordinal)
+                {
+                    ["backend"] = "ecs",
+                    ["region"] = node.Region,
+                    ["cluster"] = node.Cluster,
+                };
+                scheduler.Nodes.Add(new StaticNodeOptions
+                {
+                    Name = node.Name,
+                    Uri = (node.EndpointUrl ?? new Uri($"https://ecs.{node.Region}.amazonaws.com/")).ToString(),
+                    Labels = labels,
+                });
+            }
+        });
+    }
+
+    public async Task<NodeInfo> GetInfoAsync(NodeTarget node, CancellationToken cancellationToken)
+    {
+        if (ecs.Find(node.Name) is not { } cluster)
+            return await processors.GetInfoAsync(node, cancellationToken);
+        var health = await cluster.CheckHealthAsync(cancellationToken);
+        if (!health.Healthy)
+            throw new NodeUnreachableException($"ECS node {node.Name}: {health.Error}");
+        return cluster.Info(_active.Keys.Count(k => k.Node == node.Name));
+    }
+
+    public async Task<StartResult> StartAsync(NodeTarget node, NodeJobRequest request, IReadOnlyList<string> files, CancellationToken cancellationToken)
+    {
+        if (ecs.Find(node.Name) is not { } cluster)
+            return await processors.StartAsync(node, request, files, cancellationToken);
+        if (files.Count > 0)
+            return new StartResult(StartOutcome.Rejected, Detail: "an ECS node takes no uploaded files: its task has nowhere to receive them");
+        var attemptRef = request.RequestId ?? throw new ArgumentException("the scheduler names every attempt", nameof(request));
+        var dash = attemptRef.LastIndexOf('-');
+        _ = long.TryParse(attemptRef.AsSpan(0, Math.Max(0, dash)), NumberStyles.None, CultureInfo.InvariantCulture, out var jobId);
+        _ = int.TryParse(attemptRef.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var attempt);
+        try
+        {
+            var started = await cluster.StartAsync(new EcsStartRequest
+            {
+                JobId = jobId,
+                Attempt = attempt,
+                AttemptRef = attemptRef,
+                IdempotencyKey = attemptRef,
+                Commands = request.Commands,
+                Environment = request.Environment,
+            }, cancellationToken);
+            if (started.TaskArn is not { } arn)
+                return new StartResult(StartOutcome.Rejected, Detail: $"ECS placement failed: {started.PlacementFailure}");
+            _arns[(node.Name, attemptRef)] = arn;
+            _active[(node.Name, attemptRef)] = 0;
+            return new StartResult(StartOutcome.Started, new NodeJobStatus
+            {
+                RequestId = attemptRef,
+                State = JobState.Queued,
+                CreatedAt = time.GetUtcNow(),
+                Message = arn,
+            });
+        }
+        catch (AwsServiceException e)
+        {
+            LogStartFailed(node.Name, attemptRef, e.ErrorType, e.AwsMessage);
+            return e switch
+            {
+                // Throttled or failed past the retries: RunTask may have run; the follower asks again (idempotent by clientToken).
+                _ when AwsServiceException.IsThrottling(e.ErrorType) || e.StatusCode >= HttpStatusCode.InternalServerError
+                    => new StartResult(StartOutcome.Unknown, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
+                // ECS refused this job's overrides (too long, bad environment name): it would be refused anywhere.
+                { ErrorType: "InvalidParameterException" } => new StartResult(StartOutcome.Rejected, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
+                _ => new StartResult(StartOutcome.NotDelivered, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
+            };
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return new StartResult(StartOutcome.Unknown, Detail: e.Message);
+        }
+    }
+
+    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
+    {
+        if (ecs.Find(node.Name) is not { } cluster)
+            return await processors.GetStatusAsync(node, requestIds, cancellationToken);
+        var refs = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var attemptRef in requestIds)
+        {
+            if (await ResolveAsync(cluster, attemptRef, cancellationToken) is { } arn)
+                refs[arn] = attemptRef;
+        }
+        if (refs.Count == 0)
+            return [];
+        var statuses = await cluster.StatusAsync(refs.Keys, cancellationToken);
+        // A task left out is one whose DescribeTasks call failed: not lost, just not known this time.
+        if (statuses.Count < refs.Count)
+            throw new NodeUnreachableException($"ECS node {node.Name}: DescribeTasks failed: {cluster.Health.Error}");
+        var answer = new List<NodeJobStatus>(statuses.Count);
+        foreach (var (arn, status) in statuses)
+        {
+            var attemptRef = refs[arn];
+            if (status.State == JobState.Stopped)
+                _active.TryRemove((node.Name, attemptRef), out _);
+            else
+                _active[(node.Name, attemptRef)] = 0;
+            // The attempt's message carries the task ARN: where to look for it in the ECS console.
+            answer.Add(status.ToNodeJobStatus(attemptRef) with { Message = status.Message is null ? arn : $"{status.Message} ({arn})" });
+        }
+        return answer;
+    }
+
+    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
+    {
+        if (ecs.Find(node.Name) is not { } cluster)
+            return await processors.KillAsync(node, requestId, cancellationToken);
+        if (await ResolveAsync(cluster, requestId, cancellationToken) is not { } arn)
+            return null;
+        try
+        {
+            var status = await cluster.KillAsync(arn, $"stopped by Drover (attempt {requestId})", cancellationToken);
+            return status?.ToNodeJobStatus(requestId);
+        }
+        catch (AwsServiceException e) when (e.ErrorType == "InvalidParameterException")
+        {
+            return null; // "The referenced task was not found."
+        }
+        catch (Exception e) when (e is AwsServiceException or HttpRequestException)
+        {
+            throw new NodeUnreachableException($"ECS node {node.Name}: StopTask failed: {e.Message}", e);
+        }
+    }
+
+    public async Task<Stream?> OpenLogAsync(NodeTarget node, string requestId, long offset, bool follow, CancellationToken cancellationToken)
+    {
+        if (ecs.Find(node.Name) is not { } cluster)
+            return await processors.OpenLogAsync(node, requestId, offset, follow, cancellationToken);
+        if (await ResolveAsync(cluster, requestId, cancellationToken) is not { } arn)
+            return null;
+        var pipe = new Pipe();
+        _ = Task.Run(() => CopyLogAsync(cluster, arn, offset, follow, pipe.Writer, cancellationToken), CancellationToken.None);
+        return pipe.Reader.AsStream();
+    }
+
+    /// <summary>CloudWatch Logs keeps lines, not bytes: each line gets its newline back, and the offset counts those bytes.</summary>
+    private async Task CopyLogAsync(EcsNode cluster, string arn, long offset, bool follow, PipeWriter writer, CancellationToken cancellationToken)
+    {
+        Exception? error = null;
+        try
+        {
+            var skip = offset;
+            await foreach (var line in cluster.ReadLogAsync(arn, follow, cancellationToken))
+            {
+                ReadOnlyMemory<byte> bytes = Encoding.UTF8.GetBytes(line.Message + "\n");
+                if (skip > 0)
+                {
+                    var cut = (int)Math.Min(skip, bytes.Length);
+                    skip -= cut;
+                    bytes = bytes[cut..];
+                    if (bytes.IsEmpty)
+                        continue;
+                }
+                if ((await writer.WriteAsync(bytes, cancellationToken)).IsCompleted)
+                    break; // the reader has gone
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went away.
+        }
+        catch (Exception e) when (e is AwsServiceException or HttpRequestException)
+        {
+            LogLogFailed(arn, e.Message);
+            error = e;
+        }
+        await writer.CompleteAsync(error);
+    }
+
+    /// <summary>The attempt's task: learnt at start, or found by <c>startedBy</c> (after a restart). Null when ECS has none.</summary>
+    private async Task<string?> ResolveAsync(EcsNode cluster, string attemptRef, CancellationToken cancellationToken)
+    {
+        if (_arns.TryGetValue((cluster.Name, attemptRef), out var known))
+            return known;
+        IReadOnlyList<string> found;
+        try
+        {
+            found = await cluster.FindTasksAsync(EcsNode.StartedBy(attemptRef), cancellationToken);
+        }
+        catch (Exception e) when (e is AwsServiceException or HttpRequestException)
+        {
+            throw new NodeUnreachableException($"ECS node {cluster.Name}: ListTasks failed: {e.Message}", e);
+        }
+        if (found.Count == 0)
+            return null;
+        _arns[(cluster.Name, attemptRef)] = found[0];
+        return found[0];
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: starting {AttemptRef} failed: {ErrorType}: {Detail}")]
+    private partial void LogStartFailed(string node, string attemptRef, string errorType, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the log of {TaskArn} failed: {Detail}")]
+    private partial void LogLogFailed(string taskArn, string detail);
+}
