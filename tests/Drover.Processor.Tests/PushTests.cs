@@ -13,7 +13,7 @@ public sealed class PushTests
     {
         await using var scheduler = await FakeScheduler.StartAsync();
         await using var host = await ProcessorHost.StartAsync(null,
-            "--Processor:Name", "pusher", "--Processor:SchedulerUrl", scheduler.Address.ToString(),
+            "--Processor:Name", "pusher", "--Processor:SchedulerUrl", new Uri(scheduler.Address, "drover").ToString(), // a scheduler behind a path
             "--Processor:SchedulerToken", "node-token", "--Processor:HeartbeatInterval", "00:00:00.200");
 
         await ProcessorHost.WaitUntilAsync(() => scheduler.Heartbeats.Count >= 2, "two heartbeats");
@@ -59,13 +59,14 @@ public sealed class PushTests
             var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
             var app = builder.Build();
             var scheduler = new FakeScheduler(app);
-            app.MapPost(NodeRoutes.Heartbeat, async (HttpRequest request) =>
+            var drover = app.MapGroup("/drover");
+            drover.MapPost(NodeRoutes.Heartbeat, async (HttpRequest request) =>
             {
                 scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
                 scheduler.Heartbeats.Enqueue((await request.ReadFromJsonAsync<NodeInfo>(DroverJson.Options))!);
                 return Results.Ok();
             });
-            app.MapPost(NodeRoutes.PushJobs, async (string name, HttpRequest request) =>
+            drover.MapPost(NodeRoutes.PushJobs, async (string name, HttpRequest request) =>
             {
                 scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
                 foreach (var job in (await request.ReadFromJsonAsync<NodeJobList>(DroverJson.Options))!.Jobs)

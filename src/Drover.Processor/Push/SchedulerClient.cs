@@ -13,8 +13,9 @@ internal sealed class SchedulerClient(IHttpClientFactory clients, IOptions<Proce
     public static void Configure(IServiceProvider services, HttpClient client)
     {
         var settings = services.GetRequiredService<IOptions<ProcessorOptions>>().Value;
+        // A trailing slash, so that relative calls keep a path the scheduler's URL may carry (http://gw/drover/).
         if (settings.SchedulerUrl is { } url)
-            client.BaseAddress = url;
+            client.BaseAddress = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
         if (!string.IsNullOrEmpty(settings.SchedulerToken))
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.SchedulerToken);
     }
