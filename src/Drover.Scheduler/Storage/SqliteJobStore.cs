@@ -9,9 +9,13 @@ namespace Drover.Scheduler.Storage;
 /// The SQLite engine: one file, WAL journal, one writer at a time (writes are batched so that one transaction, and one
 /// fsync, carries many changes). The SQL is kept portable; what is SQLite's own is marked.
 /// </summary>
-internal sealed class SqliteJobStore : IJobStore
+internal sealed class SqliteJobStore : IJobStore, IDisposable
 {
     private readonly string _connectionString;
+
+    // SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy handler, which sleeps
+    // in steps of up to 100 ms) keeps the hot path's latency to the time the writes take.
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
 
     static SqliteJobStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
@@ -26,6 +30,34 @@ internal sealed class SqliteJobStore : IJobStore
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+    }
+
+    public void Dispose() => _writeGate.Dispose();
+
+    private async Task<WriteLease> WriteAsync(CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            return new WriteLease(await OpenAsync(cancellationToken), _writeGate);
+        }
+        catch
+        {
+            _writeGate.Release();
+            throw;
+        }
+    }
+
+    /// <summary>A connection that holds the write gate until disposed.</summary>
+    private sealed class WriteLease(SqliteConnection connection, SemaphoreSlim gate) : IAsyncDisposable
+    {
+        public SqliteConnection Connection => connection;
+
+        public async ValueTask DisposeAsync()
+        {
+            await connection.DisposeAsync();
+            gate.Release();
+        }
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
@@ -67,7 +99,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<IReadOnlyList<InsertResult>> InsertJobsAsync(IReadOnlyList<NewJob> jobs, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var results = new List<InsertResult>(jobs.Count);
         foreach (var job in jobs)
@@ -143,7 +176,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var won = new List<Claim>(claims.Count);
         foreach (var claim in claims)
@@ -170,7 +204,8 @@ internal sealed class SqliteJobStore : IJobStore
     {
         if (claims.Count == 0)
             return;
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         foreach (var claim in claims)
         {
@@ -191,7 +226,8 @@ internal sealed class SqliteJobStore : IJobStore
     {
         if (reasons.Count == 0)
             return;
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         foreach (var (jobId, reason) in reasons)
             await connection.ExecuteAsync(
@@ -240,7 +276,8 @@ internal sealed class SqliteJobStore : IJobStore
     {
         if (changes.Count == 0)
             return [];
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var applied = new List<AttemptChange>(changes.Count);
         foreach (var change in changes)
@@ -278,7 +315,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<bool> StopQueuedAsync(long jobId, string reason, long now, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         return await connection.ExecuteAsync(
             """
             UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason,
@@ -289,7 +327,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<bool> RequestStopAsync(long jobId, string reason, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var marked = await connection.ExecuteAsync(
             "UPDATE jobs SET stop_request = @reason WHERE id = @jobId AND state IN ('placed', 'running')",
@@ -304,7 +343,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<bool> RequestAttemptStopAsync(long jobId, int number, string reason, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         return await connection.ExecuteAsync(
             """
             UPDATE attempts SET stop_request = @reason
@@ -320,7 +360,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         await connection.ExecuteAsync(
             """
             INSERT INTO nodes (name, uri, source, info, drained, updated_at)
@@ -331,7 +372,8 @@ internal sealed class SqliteJobStore : IJobStore
 
     public async Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken);
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
         return await connection.ExecuteAsync(
             "UPDATE nodes SET drained = @drained, updated_at = @now WHERE name = @name",
             new { name, drained = drained ? 1 : 0, now }) == 1;
