@@ -23,6 +23,9 @@ public sealed class AwsOptions
     public int MaxRetries { get; set; } = 4;
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>Each attempt of a call ends after this long (and counts as a failure to retry).</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How often each ECS node's cluster is checked with DescribeClusters.</summary>
     public TimeSpan EcsHealthInterval { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -44,6 +47,8 @@ internal sealed class AwsOptionsValidator : IValidateOptions<AwsOptions>
             errors.Add("Aws:EcsHealthInterval must be positive");
         if (options.RetryDelay <= TimeSpan.Zero)
             errors.Add("Aws:RetryDelay must be positive");
+        if (options.AttemptTimeout <= TimeSpan.Zero)
+            errors.Add("Aws:AttemptTimeout must be positive");
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < options.EcsNodes.Count; i++)
         {

@@ -151,6 +151,22 @@ public sealed class EcsNodeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_call_that_hangs_is_given_up_and_sent_again_and_the_client_token_keeps_it_to_one_task()
+    {
+        await using var impatient = new AwsTestHost(_fake, s => s["Aws:AttemptTimeout"] = "00:00:00.500");
+        _fake.DelayNext(1, TimeSpan.FromSeconds(3));
+
+        var started = await impatient.Node.StartAsync(Job(12, CommandSpec.FromArgv("true")), CancellationToken.None);
+
+        Assert.True(started.Started);
+        Assert.Equal(2, _fake.Calls.Count(c => c == "RunTask"));
+        // The first call is carried out late, after the second made the task: it gets the same one.
+        await AwsTestHost.WaitFor(async () => _fake.RunTaskAnswers >= 2 ? "" : null, "the late call to be answered");
+        Assert.Equal(1, _fake.TasksCreated);
+        Assert.Empty(_fake.Rejections);
+    }
+
+    [Fact]
     public async Task Throttling_that_outlasts_the_retries_surfaces_as_a_typed_error()
     {
         _fake.ThrottleNext(10);

@@ -44,6 +44,8 @@ public static class AwsHttp
                 UseJitter = true,
                 ShouldHandle = args => options.MaxRetries == 0 ? ValueTask.FromResult(false) : ShouldRetry(args.Outcome),
             });
+            // Inside the retry: a call stuck on a dead connection is given up and tried again, not waited on forever.
+            pipeline.AddTimeout(options.AttemptTimeout);
         });
         return builder;
     }

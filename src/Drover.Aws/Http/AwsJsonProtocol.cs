@@ -29,7 +29,16 @@ public sealed class AwsJsonProtocol(HttpClient http, Uri endpoint, string region
         message.Options.Set(new HttpRequestOptionsKey<string>(SigV4SigningHandler.ServiceOptionKey), signingService);
         message.Options.Set(new HttpRequestOptionsKey<string>(SigV4SigningHandler.RegionOptionKey), region);
 
-        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        }
+        catch (Polly.Timeout.TimeoutRejectedException e)
+        {
+            throw new AwsServiceException("RequestTimeout", $"{operation}: no answer in time ({e.Timeout})", HttpStatusCode.RequestTimeout);
+        }
+        using var _ = response;
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
         if (!response.IsSuccessStatusCode)
             throw ReadError(response, body);

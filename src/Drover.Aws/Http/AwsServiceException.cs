@@ -38,6 +38,9 @@ public sealed class AwsServiceException : Exception
     public string AwsMessage { get; }
     public HttpStatusCode StatusCode { get; }
 
+    /// <summary>Throttled, timed out or a server error: the call may have been carried out, and may work when tried again.</summary>
+    public bool IsTransient => IsThrottling(ErrorType) || StatusCode == HttpStatusCode.RequestTimeout || StatusCode >= HttpStatusCode.InternalServerError;
+
     /// <summary>Error types that mean "too fast, try again later" rather than "wrong".</summary>
     public static bool IsThrottling(string errorType) => errorType is
         "ThrottlingException" or "Throttling" or "ThrottledException" or "RequestLimitExceeded"

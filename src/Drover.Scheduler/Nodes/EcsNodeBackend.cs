@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.IO.Pipelines;
-using System.Net;
 using System.Text;
 using Drover.Aws;
 using Drover.Aws.Ecs;
@@ -103,8 +102,7 @@ internal sealed partial class EcsNodeBackend(
             return e switch
             {
                 // Throttled or failed past the retries: RunTask may have run; the follower asks again (idempotent by clientToken).
-                _ when AwsServiceException.IsThrottling(e.ErrorType) || e.StatusCode >= HttpStatusCode.InternalServerError
-                    => new StartResult(StartOutcome.Unknown, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
+                { IsTransient: true } => new StartResult(StartOutcome.Unknown, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
                 // ECS refused this job's overrides (too long, bad environment name): it would be refused anywhere.
                 { ErrorType: "InvalidParameterException" } => new StartResult(StartOutcome.Rejected, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
                 _ => new StartResult(StartOutcome.NotDelivered, Detail: $"{e.ErrorType}: {e.AwsMessage}"),

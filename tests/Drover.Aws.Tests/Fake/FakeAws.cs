@@ -43,6 +43,9 @@ internal sealed class FakeAws : IAsyncDisposable
     private readonly string _workDir = Directory.CreateTempSubdirectory("drover-fake-ecs-").FullName;
     private int _throttleNext;
     private int _failNext;
+    private int _delayNext;
+    private int _runTaskAnswers;
+    private TimeSpan _delay;
 
     private FakeAws(WebApplication app) => _app = app;
 
@@ -92,6 +95,13 @@ internal sealed class FakeAws : IAsyncDisposable
 
     /// <summary>The next <paramref name="count"/> calls answer 400 ThrottlingException.</summary>
     public void ThrottleNext(int count) => Interlocked.Exchange(ref _throttleNext, count);
+
+    /// <summary>The next <paramref name="count"/> calls are carried out only after <paramref name="delay"/>, as on a slow connection.</summary>
+    public void DelayNext(int count, TimeSpan delay)
+    {
+        _delay = delay;
+        Interlocked.Exchange(ref _delayNext, count);
+    }
 
     /// <summary>The next <paramref name="count"/> calls answer 500.</summary>
     public void FailNext(int count) => Interlocked.Exchange(ref _failNext, count);
@@ -180,6 +190,8 @@ internal sealed class FakeAws : IAsyncDisposable
             await JsonError(context, 500, service == "ecs" ? "ServerException" : "ServiceUnavailableException", "injected failure");
             return;
         }
+        if (TakeOne(ref _delayNext))
+            await System.Threading.Tasks.Task.Delay(_delay);
 
         JsonElement input;
         try
@@ -256,7 +268,18 @@ internal sealed class FakeAws : IAsyncDisposable
         return name;
     }
 
+    /// <summary>RunTask calls answered with a task, whether new or found by its client token.</summary>
+    public int RunTaskAnswers => Volatile.Read(ref _runTaskAnswers);
+
     private JsonObject RunTask(JsonElement input)
+    {
+        var answer = RunTaskCore(input);
+        if (answer["tasks"]!.AsArray().Count > 0)
+            Interlocked.Increment(ref _runTaskAnswers);
+        return answer;
+    }
+
+    private JsonObject RunTaskCore(JsonElement input)
     {
         var cluster = ClusterOf(input);
         var family = input.GetProperty("taskDefinition").GetString()!;
