@@ -83,7 +83,8 @@ info() {
     only GET
     name=${DROVER_SHELL_NODE_NAME:-$(hostname)}
     running=$(cat "$jobs"/*/state 2>/dev/null | grep -c '^running$')
-    ipv4=$(busybox ip -o -4 addr show 2>/dev/null | busybox awk '{ split($4, a, "/"); printf "%s\"%s\"", n++ ? "," : "", a[1] }')
+    ipv4=$(busybox ip -o -4 addr show 2>/dev/null | busybox awk '$4 !~ /^127\./ { split($4, a, "/"); printf "%s\"%s\"", n++ ? "," : "", a[1] }')
+    [ -n "$ipv4" ] || ipv4='"127.0.0.1"'
     begin 200 OK 'application/json; charset=utf-8'
     printf '{"name":"%s","hostname":"%s","ipv4":[%s],"uri":"%s","labels":{},"slots":%s,"running":%s,"features":[%s]}\n' \
         "$name" "$(hostname)" "$ipv4" "${DROVER_SHELL_NODE_URI:-}" "$(nproc)" "$running" "$features"

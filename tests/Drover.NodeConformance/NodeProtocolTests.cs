@@ -395,11 +395,13 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
     public async Task A_bad_body_gets_400_problem_and_writes_nothing(string why, string body)
     {
         var client = Client();
-        var before = await client.ListAsync();
+        // A node the suite started is looked at on disk (every file); any other through its job list.
+        var before = _node.StateDirectory is null ? (await client.ListAsync()).Count : 0;
         var disk = Snapshot();
         using var response = await client.PostJsonAsync("processor/jobs/new", body);
         await AssertProblemAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal(before.Count, (await client.ListAsync()).Count);
+        if (_node.StateDirectory is null)
+            Assert.Equal(before, (await client.ListAsync()).Count);
         Assert.True(disk.SetEquals(Snapshot()), $"{why}: the refused body changed the node's state directory");
     }
 
