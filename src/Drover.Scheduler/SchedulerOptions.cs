@@ -35,10 +35,13 @@ public sealed class SchedulerOptions
     /// <summary>A node not heard from for this long is down; its running attempts are lost once it cannot be reached.</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>How often nodes with running attempts are asked for their status (one batched call per node).</summary>
+    /// <summary>
+    /// How often nodes with running attempts are asked for their status (one batched call per node), and how often
+    /// the placement loop looks at the queue without being woken (retries whose backoff ended, anything missed).
+    /// </summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>How often configured nodes are asked for their info, and the placement loop looks again without being woken.</summary>
+    /// <summary>How often configured (not self-registering) nodes are asked for <c>/processor/info</c>: slots, labels, health.</summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>A node that answered 429 or failed gets no new job for this long.</summary>

@@ -5,24 +5,21 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>The service token guards the scheduler; a job's own token may read and submit jobs, and makes it the parent.</summary>
-public sealed class AccessTests : IAsyncLifetime
+public sealed class AccessTests() : ClusterTest(0, $"--Scheduler:Token={Token}", "--Scheduler:JobTokenKey=job-key")
 {
     private const string Token = "scheduler-secret";
-    private Cluster _cluster = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _cluster = await Cluster.StartAsync(0, $"--Scheduler:Token={Token}", "--Scheduler:JobTokenKey=job-key");
-        _cluster.UseToken(Token);
-        await _cluster.AddNodeAsync("n1", 4, $"--Processor:SchedulerToken={Token}");
+        await base.InitializeAsync();
+        Cluster.UseToken(Token);
+        await Cluster.AddNodeAsync("n1", 4, $"--Processor:SchedulerToken={Token}");
     }
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task Calls_without_the_token_are_401s()
     {
-        using var anonymous = new HttpClient { BaseAddress = _cluster.SchedulerAddress };
+        using var anonymous = new HttpClient { BaseAddress = Cluster.SchedulerAddress };
         using var list = await anonymous.GetAsync("/scheduler/jobs");
         Assert.Equal(HttpStatusCode.Unauthorized, list.StatusCode);
         Assert.Equal("application/problem+json", list.Content.Headers.ContentType?.MediaType);
@@ -35,20 +32,20 @@ public sealed class AccessTests : IAsyncLifetime
     [Fact]
     public async Task A_job_submits_a_child_with_its_own_token_and_may_do_nothing_else()
     {
-        var output = Path.Combine(_cluster.Directory, "drain-answer");
+        var output = Path.Combine(Cluster.Directory, "drain-answer");
         var script =
             "curl -sf -H \"Authorization: Bearer $DROVER_TOKEN\" --data-urlencode 'command=echo child' \"$DROVER_URL/scheduler/jobs/new\" && " +
             "curl -sf -H \"Authorization: Bearer $DROVER_TOKEN\" \"$DROVER_URL/scheduler/jobs/$DROVER_JOB_ID/status\" > /dev/null && " +
             $"curl -s -o /dev/null -w '%{{http_code}}' -X POST -H \"Authorization: Bearer $DROVER_TOKEN\" \"$DROVER_URL/scheduler/nodes/n1/drain\" > {output}";
-        var parent = await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell(script)], MaxAttempts = 1 });
-        Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(parent)).Status);
+        var parent = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell(script)], MaxAttempts = 1 });
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(parent)).Status);
         Assert.Equal("403", await File.ReadAllTextAsync(output));
-        Assert.False((await _cluster.NodesAsync()).Single().Drained);
+        Assert.False((await Cluster.NodesAsync()).Single().Drained);
 
-        var child = Assert.Single((await _cluster.JobAsync(parent)).Children);
-        Assert.Equal(parent, (await _cluster.StatusAsync(child)).Parent);
-        Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(child)).Status);
-        var children = await _cluster.Client.GetFromJsonAsync<JobPage>($"/scheduler/jobs?parent={parent}", DroverJson.Options);
+        var child = Assert.Single((await Cluster.JobAsync(parent)).Children);
+        Assert.Equal(parent, (await Cluster.StatusAsync(child)).Parent);
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(child)).Status);
+        var children = await Cluster.Client.GetFromJsonAsync<JobPage>($"/scheduler/jobs?parent={parent}", DroverJson.Options);
         Assert.Equal(child, Assert.Single(children!.Jobs).JobId);
     }
 }

@@ -257,3 +257,13 @@ public sealed class ProcessorNode(string name, WebApplication app, string state)
 
     public ValueTask DisposeAsync() => new(StopAsync());
 }
+
+/// <summary>A fresh cluster for each test of a class (xunit makes a new instance per test).</summary>
+public abstract class ClusterTest(int processors, params string[] schedulerSettings) : IAsyncLifetime
+{
+    protected Cluster Cluster { get; set; } = null!;
+
+    public virtual async Task InitializeAsync() => Cluster = await Cluster.StartAsync(processors, schedulerSettings);
+
+    public virtual async Task DisposeAsync() => await Cluster.DisposeAsync();
+}

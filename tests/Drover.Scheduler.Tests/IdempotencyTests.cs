@@ -4,22 +4,16 @@ using Drover.Contracts;
 
 namespace Drover.Scheduler.Tests;
 
-public sealed class IdempotencyTests : IAsyncLifetime
+public sealed class IdempotencyTests() : ClusterTest(processors: 1)
 {
-    private Cluster _cluster = null!;
-
-    public async Task InitializeAsync() => _cluster = await Cluster.StartAsync(processors: 1);
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
     [Fact]
     public async Task Racing_submissions_with_one_request_id_make_one_job()
     {
-        var marker = Path.Combine(_cluster.Directory, "runs");
+        var marker = Path.Combine(Cluster.Directory, "runs");
         var json = $$"""{"request_id": "same-123", "commands": [{"shell": "echo run >> {{marker}}"}]}""";
         var answers = await Task.WhenAll(Enumerable.Range(0, 24).Select(async _ =>
         {
-            using var response = await _cluster.PostJsonAsync("/scheduler/jobs/new", json);
+            using var response = await Cluster.PostJsonAsync("/scheduler/jobs/new", json);
             Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
             return (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!;
         }));
@@ -27,11 +21,11 @@ public sealed class IdempotencyTests : IAsyncLifetime
         Assert.All(answers, a => Assert.Equal("same-123", a.RequestId));
 
         // The form spelling of the same request id is the same job too.
-        using var form = await _cluster.PostFormAsync("/scheduler/jobs/new", ("command", "true"), ("request_id", "same-123"));
+        using var form = await Cluster.PostFormAsync("/scheduler/jobs/new", ("command", "true"), ("request_id", "same-123"));
         Assert.Equal(id, (await form.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId);
 
-        Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(id)).Status);
-        var page = await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs", DroverJson.Options);
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(id)).Status);
+        var page = await Cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs", DroverJson.Options);
         Assert.Equal(id, Assert.Single(page!.Jobs).JobId);
         Assert.Equal("run\n", await File.ReadAllTextAsync(marker));
     }

@@ -3,41 +3,37 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>Placement honours node names, labels and free slots, over real Processors.</summary>
-public sealed class PlacementTests : IAsyncLifetime
+public sealed class PlacementTests() : ClusterTest(processors: 0)
 {
-    private Cluster _cluster = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _cluster = await Cluster.StartAsync(processors: 0);
-        await _cluster.AddNodeAsync("small", slots: 1, "--Processor:Labels:size=small");
-        await _cluster.AddNodeAsync("gpu", slots: 4, "--Processor:Labels:gpu=true");
+        await base.InitializeAsync();
+        await Cluster.AddNodeAsync("small", slots: 1, "--Processor:Labels:size=small");
+        await Cluster.AddNodeAsync("gpu", slots: 4, "--Processor:Labels:gpu=true");
     }
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task Jobs_go_to_the_named_node_and_to_nodes_with_the_labels()
     {
-        var named = await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" } });
-        var labelled = await _cluster.SubmitAsync(new JobSpec
+        var named = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" } });
+        var labelled = await Cluster.SubmitAsync(new JobSpec
         {
             Commands = [CommandSpec.FromArgv("true")],
             Constraints = new JobConstraints { Labels = new Dictionary<string, string> { ["gpu"] = "true" } },
         });
-        Assert.Equal("small", (await _cluster.WaitStoppedAsync(named)).Node);
-        Assert.Equal("gpu", (await _cluster.WaitStoppedAsync(labelled)).Node);
+        Assert.Equal("small", (await Cluster.WaitStoppedAsync(named)).Node);
+        Assert.Equal("gpu", (await Cluster.WaitStoppedAsync(labelled)).Node);
     }
 
     [Fact]
     public async Task A_node_never_runs_more_jobs_than_its_slots_and_the_rest_wait_their_turn()
     {
-        var marker = Path.Combine(_cluster.Directory, "overlap");
+        var marker = Path.Combine(Cluster.Directory, "overlap");
         // Each job notes when it runs alongside another on the one-slot node.
         var script = $"if [ -e {marker}.busy ]; then touch {marker}; fi; touch {marker}.busy; sleep 0.5; rm -f {marker}.busy";
         var ids = new List<long>();
         for (var i = 0; i < 3; i++)
-            ids.Add(await _cluster.SubmitAsync(new JobSpec
+            ids.Add(await Cluster.SubmitAsync(new JobSpec
             {
                 Commands = [CommandSpec.FromShell(script)],
                 Constraints = new JobConstraints { Node = "small" },
@@ -45,12 +41,12 @@ public sealed class PlacementTests : IAsyncLifetime
             }));
 
         // While the first runs, the others are queued with the reason.
-        await Cluster.Eventually(async () => (await _cluster.QueueEntryAsync(ids[2])).Reason == "every node that fits is busy (all slots taken)"
-            || (await _cluster.StatusAsync(ids[2])).State != JobState.Queued, 30, "the third job to wait for a slot");
+        await Cluster.Eventually(async () => (await Cluster.QueueEntryAsync(ids[2])).Reason == "every node that fits is busy (all slots taken)"
+            || (await Cluster.StatusAsync(ids[2])).State != JobState.Queued, 30, "the third job to wait for a slot");
         foreach (var id in ids)
-            Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(id)).Status);
+            Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(id)).Status);
         Assert.False(File.Exists(marker), "two jobs ran at once on a node with one slot");
-        var records = await Task.WhenAll(ids.Select(_cluster.JobAsync));
+        var records = await Task.WhenAll(ids.Select(Cluster.JobAsync));
         Assert.All(records, r => Assert.Equal("small", Assert.Single(r.Attempts).Node));
     }
 
@@ -58,13 +54,13 @@ public sealed class PlacementTests : IAsyncLifetime
     public async Task Higher_priority_goes_first()
     {
         // Hold the one-slot node, then queue a low and a high priority job behind it.
-        var blocker = await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("sleep", "1")], Constraints = new JobConstraints { Node = "small" } });
-        await _cluster.WaitForAsync(blocker, s => s.State == JobState.Running);
-        var low = await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" } });
-        var high = await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" }, Priority = 10 });
-        await _cluster.WaitStoppedAsync(low);
-        var lowRecord = await _cluster.JobAsync(low);
-        var highRecord = await _cluster.JobAsync(high);
+        var blocker = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("sleep", "1")], Constraints = new JobConstraints { Node = "small" } });
+        await Cluster.WaitForAsync(blocker, s => s.State == JobState.Running);
+        var low = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" } });
+        var high = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")], Constraints = new JobConstraints { Node = "small" }, Priority = 10 });
+        await Cluster.WaitStoppedAsync(low);
+        var lowRecord = await Cluster.JobAsync(low);
+        var highRecord = await Cluster.JobAsync(high);
         Assert.True(highRecord.Attempts[0].PlacedAt <= lowRecord.Attempts[0].PlacedAt);
     }
 }

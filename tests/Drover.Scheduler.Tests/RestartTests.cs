@@ -3,33 +3,29 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>A scheduler killed with SIGKILL and started again over its store loses nothing and runs nothing twice.</summary>
-public sealed class RestartTests : IAsyncLifetime
+public sealed class RestartTests() : ClusterTest(processors: 2)
 {
-    private Cluster _cluster = null!;
-
-    public async Task InitializeAsync() => _cluster = await Cluster.StartWithChildSchedulerAsync(processors: 2);
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+    public override async Task InitializeAsync() => Cluster = await Cluster.StartWithChildSchedulerAsync(processors: 2);
 
     [Fact]
     public async Task After_SIGKILL_every_accepted_job_finishes_exactly_once()
     {
-        var runs = Path.Combine(_cluster.Directory, "runs");
+        var runs = Path.Combine(Cluster.Directory, "runs");
         var ids = new List<long>();
         for (var i = 0; i < 12; i++)
-            ids.Add(await _cluster.SubmitAsync(new JobSpec
+            ids.Add(await Cluster.SubmitAsync(new JobSpec
             {
                 Commands = [CommandSpec.FromShell($"echo $DROVER_JOB_ID >> {runs}; sleep 1")],
                 MaxAttempts = 1,
             }));
 
         // Kill it while some jobs run and others wait in the queue.
-        await Cluster.Eventually(async () => (await _cluster.StatusAsync(ids[0])).State == JobState.Running, 45, "the first job to run");
-        await _cluster.KillChildAsync();
+        await Cluster.Eventually(async () => (await Cluster.StatusAsync(ids[0])).State == JobState.Running, 45, "the first job to run");
+        await Cluster.KillChildAsync();
         var submittedWhileDown = 0;
         try
         {
-            await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")] });
+            await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")] });
         }
         catch (HttpRequestException)
         {
@@ -37,14 +33,14 @@ public sealed class RestartTests : IAsyncLifetime
         }
         Assert.Equal(-1, submittedWhileDown);
 
-        await _cluster.StartChildAsync();
-        ids.Add(await _cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell($"echo $DROVER_JOB_ID >> {runs}")] }));
+        await Cluster.StartChildAsync();
+        ids.Add(await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell($"echo $DROVER_JOB_ID >> {runs}")] }));
         foreach (var id in ids)
-            Assert.Equal(JobStatus.Good, (await _cluster.WaitStoppedAsync(id, seconds: 90)).Status);
+            Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(id, seconds: 90)).Status);
 
         var lines = (await File.ReadAllLinesAsync(runs)).Select(long.Parse).ToList();
         Assert.Equal(ids.Order(), lines.Order());
         foreach (var id in ids)
-            Assert.Single((await _cluster.JobAsync(id)).Attempts);
+            Assert.Single((await Cluster.JobAsync(id)).Attempts);
     }
 }

@@ -6,21 +6,15 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>The seed's sample operation script, step by step, over real HTTP against a scheduler and two Processors.</summary>
-public sealed class SeedScriptTests : IAsyncLifetime
+public sealed class SeedScriptTests() : ClusterTest(processors: 2)
 {
-    private Cluster _cluster = null!;
-
-    public async Task InitializeAsync() => _cluster = await Cluster.StartAsync(processors: 2);
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
     [Fact]
     public async Task The_sample_operation_script_works_with_curl_style_calls()
     {
-        var target = new Uri(_cluster.SchedulerAddress, "/healthz");
+        var target = new Uri(Cluster.SchedulerAddress, "/healthz");
 
         // A user requests a new job, form-encoded as in the seed; the answer names the request and the job.
-        using var posted = await _cluster.PostFormAsync("/scheduler/jobs/new", ("command", $"curl -sf \"{target}\""));
+        using var posted = await Cluster.PostFormAsync("/scheduler/jobs/new", ("command", $"curl -sf \"{target}\""));
         Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
         var answer = (await posted.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!;
         Assert.False(string.IsNullOrEmpty(answer.RequestId));
@@ -29,10 +23,10 @@ public sealed class SeedScriptTests : IAsyncLifetime
 
         // The same job as the seed's JSON (with "command" for "exec").
         var json = $$"""{"commands": [{"command": ["curl", "-sf", "{{target}}"]}]}""";
-        var second = await _cluster.SubmitAsync(json);
+        var second = await Cluster.SubmitAsync(json);
 
         // Nodes a job can go to, in the seed's shape.
-        using var available = await _cluster.Client.GetAsync("/scheduler/nodes/available");
+        using var available = await Cluster.Client.GetAsync("/scheduler/nodes/available");
         using var document = JsonDocument.Parse(await available.Content.ReadAsStringAsync());
         var nodes = document.RootElement.GetProperty("nodes").EnumerateArray().ToList();
         Assert.Equal(2, nodes.Count);
@@ -47,21 +41,21 @@ public sealed class SeedScriptTests : IAsyncLifetime
         // GET /scheduler/jobs as text: ids, one a line.
         var request = new HttpRequestMessage(HttpMethod.Get, "/scheduler/jobs");
         request.Headers.Accept.ParseAdd("text/plain");
-        using var list = await _cluster.Client.SendAsync(request);
+        using var list = await Cluster.Client.SendAsync(request);
         Assert.Equal("text/plain", list.Content.Headers.ContentType?.MediaType);
         Assert.Equal($"{answer.JobId}\n{second}\n", await list.Content.ReadAsStringAsync());
 
         // POST /scheduler/jobs/N/update asks the node and answers the status.
-        using var update = await _cluster.Client.PostAsync($"/scheduler/jobs/{answer.JobId}/update", null);
+        using var update = await Cluster.Client.PostAsync($"/scheduler/jobs/{answer.JobId}/update", null);
         Assert.Equal(HttpStatusCode.OK, update.StatusCode);
 
         // The user asks for the status: stopped, good, on a node, with created_at.
         foreach (var id in new[] { answer.JobId, second })
         {
-            var status = await _cluster.WaitStoppedAsync(id);
+            var status = await Cluster.WaitStoppedAsync(id);
             Assert.Equal(JobStatus.Good, status.Status);
             Assert.NotNull(status.Node);
-            using var raw = await _cluster.Client.GetAsync($"/scheduler/jobs/{id}/status");
+            using var raw = await Cluster.Client.GetAsync($"/scheduler/jobs/{id}/status");
             using var seedShape = JsonDocument.Parse(await raw.Content.ReadAsStringAsync());
             Assert.Equal("stopped", seedShape.RootElement.GetProperty("state").GetString());
             Assert.Equal("good", seedShape.RootElement.GetProperty("status").GetString());
@@ -70,7 +64,7 @@ public sealed class SeedScriptTests : IAsyncLifetime
         }
 
         // The whole record: the attempt, where and when it ran, and the backend's reference.
-        var record = await _cluster.JobAsync(answer.JobId);
+        var record = await Cluster.JobAsync(answer.JobId);
         var attempt = Assert.Single(record.Attempts);
         Assert.Equal($"{answer.JobId}-1", attempt.BackendRef);
         Assert.Equal(0, attempt.ExitCode);
@@ -79,29 +73,29 @@ public sealed class SeedScriptTests : IAsyncLifetime
         Assert.Equal(["curl", "-sf", target.ToString()], record.Spec.Commands[0].Exec);
 
         // Filters.
-        var good = await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?state=stopped&status=good", DroverJson.Options);
+        var good = await Cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?state=stopped&status=good", DroverJson.Options);
         Assert.Equal(2, good!.Jobs.Count);
-        var none = await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?state=queued", DroverJson.Options);
+        var none = await Cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?state=queued", DroverJson.Options);
         Assert.Empty(none!.Jobs);
-        var paged = await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?limit=1", DroverJson.Options);
+        var paged = await Cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?limit=1", DroverJson.Options);
         Assert.Equal(answer.JobId, Assert.Single(paged!.Jobs).JobId);
         Assert.NotNull(paged.Next);
-        var next = await _cluster.Client.GetFromJsonAsync<JobPage>(paged.Next, DroverJson.Options);
+        var next = await Cluster.Client.GetFromJsonAsync<JobPage>(paged.Next, DroverJson.Options);
         Assert.Equal(second, Assert.Single(next!.Jobs).JobId);
     }
 
     [Fact]
     public async Task A_job_sees_its_id_attempt_and_the_scheduler_url_and_its_output_is_served()
     {
-        var id = await _cluster.SubmitAsync(new JobSpec
+        var id = await Cluster.SubmitAsync(new JobSpec
         {
             Commands = [CommandSpec.FromShell("echo \"id=$DROVER_JOB_ID attempt=$DROVER_ATTEMPT url=$DROVER_URL own=$OWN\"")],
             Environment = new Dictionary<string, string> { ["OWN"] = "mine" },
         });
-        await _cluster.WaitStoppedAsync(id);
-        var log = await _cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log");
-        Assert.Equal($"id={id} attempt=1 url={_cluster.SchedulerAddress.ToString().TrimEnd('/')} own=mine\n", log);
-        Assert.Equal("own=mine\n", await _cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log?offset={log.IndexOf("own", StringComparison.Ordinal)}"));
+        await Cluster.WaitStoppedAsync(id);
+        var log = await Cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log");
+        Assert.Equal($"id={id} attempt=1 url={Cluster.SchedulerAddress.ToString().TrimEnd('/')} own=mine\n", log);
+        Assert.Equal("own=mine\n", await Cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log?offset={log.IndexOf("own", StringComparison.Ordinal)}"));
     }
 
     [Fact]
@@ -113,12 +107,30 @@ public sealed class SeedScriptTests : IAsyncLifetime
             { new StringContent("3"), "max_attempts" },
             { new ByteArrayContent("uploaded content\n"u8.ToArray()), "file", "input.txt" },
         };
-        using var response = await _cluster.Client.PostAsync("/scheduler/jobs/new", form);
+        using var response = await Cluster.Client.PostAsync("/scheduler/jobs/new", form);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var id = (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId;
-        var status = await _cluster.WaitStoppedAsync(id);
+        var status = await Cluster.WaitStoppedAsync(id);
         Assert.Equal(JobStatus.Good, status.Status);
-        Assert.Equal("uploaded content\n", await _cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log"));
-        Assert.Equal(["input.txt"], (await _cluster.JobAsync(id)).Spec.Files);
+        Assert.Equal("uploaded content\n", await Cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log"));
+        Assert.Equal(["input.txt"], (await Cluster.JobAsync(id)).Spec.Files);
+    }
+
+    [Fact]
+    public async Task A_multipart_job_may_carry_its_spec_as_a_JSON_part()
+    {
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("""{"commands": [{"exec": ["cat", "a.txt", "b.txt"]}], "max_attempts": 1}""", System.Text.Encoding.UTF8, "application/json"), "spec" },
+            { new ByteArrayContent("A\n"u8.ToArray()), "file", "a.txt" },
+            { new ByteArrayContent("B\n"u8.ToArray()), "file", "b.txt" },
+        };
+        using var response = await Cluster.Client.PostAsync("/scheduler/jobs/new", form);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId;
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(id)).Status);
+        Assert.Equal("A\nB\n", await Cluster.Client.GetStringAsync($"/scheduler/jobs/{id}/log"));
+        // Kept until the job stopped, then removed.
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(Cluster.Directory, "uploads")));
     }
 }
