@@ -58,7 +58,7 @@ safe_id() {
 # read_body FILE: the request body into FILE, refused when too big, cut short or holding NUL bytes.
 read_body() {
     len=${CONTENT_LENGTH:-0}
-    case $len in '' | *[!0-9]*) problem 400 'Bad Request' 'Content-Length is not a number' ;; esac
+    case $len in '' | *[!0-9]*) problem 400 'Bad Request' 'The request is invalid' Content-Length 'Content-Length is not a number' ;; esac
     [ "$len" -le "$max_body" ] || problem 413 'Payload Too Large' 'The request body is too large' body "the body is over this node's limit of $max_body bytes"
     head -c "$len" >"$1"
     # Counted without NUL bytes: short of Content-Length means cut short, or NULs that no JSON string may hold.
@@ -226,7 +226,9 @@ job_kill() {
 
 token=
 if [ -f "$state/token" ]; then IFS= read -r token <"$state/token" || :; fi
-if [ -n "$token" ] && [ "${HTTP_AUTHORIZATION:-}" != "Bearer $token" ]; then
+given=
+case ${HTTP_AUTHORIZATION:-} in [Bb][Ee][Aa][Rr][Ee][Rr]' '*) given=${HTTP_AUTHORIZATION#???????} ;; esac
+if [ -n "$token" ] && [ "$given" != "$token" ]; then
     problem 401 Unauthorized 'a bearer token is required' '' '' 'WWW-Authenticate: Bearer'
 fi
 
