@@ -81,11 +81,13 @@ public sealed class AwsCliTests
 
 internal static class AwsCli
 {
-    /// <summary>Debian's aws first (the package CI installs), else the first on PATH.</summary>
-    public static string? Path { get; } = File.Exists("/usr/bin/aws")
-        ? "/usr/bin/aws"
-        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-            .Select(d => System.IO.Path.Combine(d, "aws")).FirstOrDefault(File.Exists);
+    /// <summary><c>DROVER_TEST_AWS_CLI</c> when set, else Debian's aws (the package CI installs), else the first on PATH.</summary>
+    public static string? Path { get; } = Environment.GetEnvironmentVariable("DROVER_TEST_AWS_CLI") is { Length: > 0 } chosen
+        ? chosen
+        : File.Exists("/usr/bin/aws")
+            ? "/usr/bin/aws"
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+                .Select(d => System.IO.Path.Combine(d, "aws")).FirstOrDefault(File.Exists);
 }
 
 /// <summary>A fact that is skipped, saying why, where the aws command is not installed.</summary>

@@ -70,6 +70,29 @@ public sealed class EcsNodeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_task_walks_provisioning_pending_running_stopped_and_counts_as_running_until_it_stops()
+    {
+        _fake.LifecycleStep = TimeSpan.FromSeconds(1);
+        var started = await _host.Node.StartAsync(Job(13, CommandSpec.FromArgv("sleep", "1")), CancellationToken.None);
+        var seen = new List<string>();
+        var last = await _host.WaitForStatus(started.TaskArn!, s =>
+        {
+            if (seen.Count == 0 || seen[^1] != s.LastStatus)
+                seen.Add(s.LastStatus!);
+            Assert.Equal(s.LastStatus == "STOPPED" ? JobState.Stopped : JobState.Running, s.State);
+            return s.State == JobState.Stopped;
+        }, "the task to stop");
+
+        // Each step lasts a second; a poll on a loaded machine may still miss one, but never sees them out of order.
+        string[] lifecycle = ["PROVISIONING", "PENDING", "RUNNING", "STOPPED"];
+        Assert.Equal(seen.OrderBy(s => Array.IndexOf(lifecycle, s)), seen);
+        Assert.Equal("PROVISIONING", seen[0]);
+        Assert.Equal("STOPPED", seen[^1]);
+        Assert.True(seen.Count >= 3, string.Join(" ", seen));
+        Assert.Equal(JobStatus.Good, last.Status);
+    }
+
+    [Fact]
     public async Task Several_commands_run_in_order_and_the_first_failure_ends_the_job_with_its_exit_code()
     {
         var started = await _host.Node.StartAsync(Job(2,
