@@ -161,6 +161,9 @@ public sealed record NodeView
     /// <summary>The node answered 429 or failed: no new job goes there before this.</summary>
     public DateTimeOffset? BackoffUntil { get; init; }
     public IReadOnlyList<string> Features { get; init; } = [];
+
+    /// <summary>Why the last call to the node failed; cleared once it answers again.</summary>
+    public string? LastError { get; init; }
 }
 
 /// <summary><c>GET /scheduler/nodes</c>, <c>GET /scheduler/nodes/available</c>: <c>{"nodes": [...]}</c>.</summary>

@@ -29,6 +29,7 @@ public sealed class NodeTests() : ClusterTest(processors: 2)
         Assert.Equal((lost.Name, StopReason.NodeLost), (record.Attempts[0].Node, record.Attempts[0].Reason));
         Assert.NotEqual(lost.Name, record.Attempts[1].Node);
         Assert.DoesNotContain(await Cluster.NodesAsync("/scheduler/nodes/available"), n => n.Name == lost.Name);
+        Assert.NotNull((await Cluster.NodesAsync()).Single(n => n.Name == lost.Name).LastError);
     }
 
     [Fact]

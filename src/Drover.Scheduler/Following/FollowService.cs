@@ -41,7 +41,7 @@ internal sealed partial class FollowService(
             }
             catch (NodeUnreachableException e)
             {
-                nodes.Failed(node.Name);
+                nodes.Failed(node.Name, e.Message);
                 LogRefreshFailed(node.Name, e.Message);
             }
         });

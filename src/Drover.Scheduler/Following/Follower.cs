@@ -108,7 +108,7 @@ internal sealed partial class Follower(
         }
         catch (NodeUnreachableException e)
         {
-            nodes.Failed(name);
+            nodes.Failed(name, e.Message);
             // Lost only when the node is down (no heartbeat, no answer for the whole timeout) AND this call could not
             // reach it: before that the attempt may still be running there, and a second run must never start.
             if (node is null || nodes.Find(name)?.Down != false)
@@ -183,7 +183,7 @@ internal sealed partial class Follower(
         }
         catch (NodeUnreachableException e)
         {
-            nodes.Failed(attempt.Node);
+            nodes.Failed(attempt.Node, e.Message);
             LogKillFailed(attempt.BackendRef, attempt.Node, e.Message);
         }
     }

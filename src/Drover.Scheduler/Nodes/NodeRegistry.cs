@@ -10,7 +10,7 @@ namespace Drover.Scheduler.Nodes;
 /// <summary>A node as placement sees it at one moment.</summary>
 internal sealed record NodeSnapshot(
     string Name, NodeTarget Target, string Source, NodeInfo? Info, IReadOnlyDictionary<string, string> Labels,
-    bool Drained, bool Down, DateTimeOffset LastSeen, DateTimeOffset? BackoffUntil)
+    bool Drained, bool Down, DateTimeOffset LastSeen, DateTimeOffset? BackoffUntil, string? LastError)
 {
     /// <summary>0 when the node does not announce slots: it takes what it takes and answers 429 when full.</summary>
     public int Slots => Info?.Slots ?? 0;
@@ -96,7 +96,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                 entry.Uri = Normalize(info.Uri);
             entry.Info = info;
             entry.LastSeen = now;
-            entry.Failing = false;
+            entry.LastError = null;
         }
         if (changed)
         {
@@ -124,7 +124,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                 var wake = entry.Info is null || entry.IsDown(time.GetUtcNow(), _options);
                 entry.Info = info;
                 entry.LastSeen = time.GetUtcNow();
-                entry.Failing = false;
+                entry.LastError = null;
                 if (wake)
                     placement.Wake();
             }
@@ -139,18 +139,18 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             if (_nodes.TryGetValue(name, out var entry))
             {
                 entry.LastSeen = time.GetUtcNow();
-                entry.Failing = false;
+                entry.LastError = null;
             }
         }
     }
 
-    /// <summary>A call to the node failed.</summary>
-    public void Failed(string name)
+    /// <summary>A call to the node failed; the error is shown with the node until it answers again.</summary>
+    public void Failed(string name, string? detail)
     {
         lock (_lock)
         {
             if (_nodes.TryGetValue(name, out var entry))
-                entry.Failing = true;
+                entry.LastError = detail ?? "the call failed";
         }
     }
 
@@ -193,7 +193,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         public IReadOnlyDictionary<string, string> ConfiguredLabels { get; init; } = new Dictionary<string, string>();
         public NodeInfo? Info { get; set; }
         public bool Drained { get; set; }
-        public bool Failing { get; set; }
+        public string? LastError { get; set; }
         public DateTimeOffset LastSeen { get; set; }
         public DateTimeOffset? BackoffUntil { get; set; }
 
@@ -207,7 +207,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                 labels[key] = value;
             return new NodeSnapshot(
                 Name, new NodeTarget(Name, Uri ?? new Uri("http://invalid/"), string.IsNullOrEmpty(Token) ? options.NodeToken : Token),
-                Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null);
+                Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null, LastError);
         }
     }
 }

@@ -102,5 +102,6 @@ internal static class NodesApi
         LastSeen = node.LastSeen,
         BackoffUntil = node.BackoffUntil,
         Features = node.Info?.Features ?? [],
+        LastError = node.LastError,
     };
 }

@@ -88,7 +88,7 @@ internal sealed partial class Starter(
                     busy.Add(claim);
                     break;
                 case StartOutcome.NotDelivered:
-                    nodes.Failed(attempt.Node);
+                    nodes.Failed(attempt.Node, result.Detail);
                     nodes.BackOff(attempt.Node);
                     unreachable.Add(claim);
                     LogStartFailed(attempt.BackendRef, attempt.Node, result.Detail);
@@ -99,7 +99,7 @@ internal sealed partial class Starter(
                     break;
                 case StartOutcome.Unknown:
                     // It may be running there: leave it placed; the follower asks the node (or re-sends the same start).
-                    nodes.Failed(attempt.Node);
+                    nodes.Failed(attempt.Node, result.Detail);
                     nodes.BackOff(attempt.Node);
                     LogStartFailed(attempt.BackendRef, attempt.Node, result.Detail);
                     break;
