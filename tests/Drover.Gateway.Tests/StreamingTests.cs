@@ -45,23 +45,31 @@ public sealed partial class StreamingTests(Trio trio, ITestOutputHelper output)
     {
         using var admin = trio.Client(Trio.AdminKey);
         var release = Path.Combine(trio.Root, "release-" + Guid.NewGuid().ToString("N"));
+        // timeout_seconds: should the test fail before releasing it, the job does not wait forever.
         var id = await Trio.SubmitAsync(admin, $$"""
-            {"commands": [{"shell": "echo first; while [ ! -e '{{release}}' ]; do sleep 0.1; done; echo second"}]}
+            {"commands": [{"shell": "echo first; while [ ! -e '{{release}}' ]; do sleep 0.1; done; echo second"}], "timeout_seconds": 120}
             """);
-        await Trio.WaitForStateAsync(admin, id, "running");
+        try
+        {
+            await Trio.WaitForStateAsync(admin, id, "running");
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/scheduler/jobs/{id}/log?follow=true");
-        using var response = await admin.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/scheduler/jobs/{id}/log?follow=true");
+            using var response = await admin.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
 
-        // The job is still waiting for the release file, so "first" can only have come as it was written.
-        Assert.Equal("first", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.False(File.Exists(release));
-        await File.WriteAllTextAsync(release, "");
-        Assert.Equal("second", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
-        // The stream ends when the job does.
-        Assert.Null(await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            // The job is still waiting for the release file, so "first" can only have come as it was written.
+            Assert.Equal("first", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.False(File.Exists(release));
+            await File.WriteAllTextAsync(release, "");
+            Assert.Equal("second", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            // The stream ends when the job does.
+            Assert.Null(await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(release, "");
+        }
     }
 
     private static async Task<long> UploadAsync(HttpClient client, string name, long size)
