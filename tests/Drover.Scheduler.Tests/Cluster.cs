@@ -68,6 +68,17 @@ public sealed class Cluster : IAsyncDisposable
         Client = new HttpClient { BaseAddress = SchedulerAddress, Timeout = TimeSpan.FromSeconds(60) };
     }
 
+    /// <summary>Stops the in-process scheduler (its store stays); <see cref="RestartSchedulerAsync"/> starts a new one over it.</summary>
+    public async Task StopSchedulerAsync()
+    {
+        await Scheduler!.StopAsync();
+        await Scheduler.DisposeAsync();
+        Scheduler = null;
+        Client.Dispose();
+    }
+
+    public Task RestartSchedulerAsync() => StartSchedulerAsync(_schedulerSettings);
+
     /// <summary>Runs the scheduler as a child process instead (so that it can be killed with SIGKILL).</summary>
     public static async Task<Cluster> StartWithChildSchedulerAsync(int processors, params string[] schedulerSettings)
     {
