@@ -4,9 +4,10 @@ using Drover.Gateway.Limits;
 using Drover.Gateway.Proxy;
 using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Gateway;
@@ -38,8 +39,9 @@ public static class GatewayApp
 
         var app = builder.Build();
         var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        app.MapServiceDefaults("Drover gateway", ApiDocuments(options));
+        // Before anything that serves a path, the Swagger UI included: a path that escapes is refused everywhere.
         app.UseRequestGuards();
+        app.MapServiceDefaults("Drover gateway", ApiDocuments(options));
         app.UseAuthentication();
         app.UseRateLimiter();
         app.UseAuthorization();
@@ -75,7 +77,7 @@ public static class GatewayApp
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(GatewayRoles.AccessPolicy, p => p.RequireAuthenticatedUser().AddRequirements(new RouteAccessRequirement()));
-        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, RouteAccessRequirement>();
+        services.AddSingleton<IAuthorizationHandler, RouteAccessRequirement>();
     }
 
     // The scheduler's document first: it is where a newcomer submits a job.

@@ -141,7 +141,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 }
 
 /// <summary>Accepts <c>Gateway:SchedulerUrls=http://a;http://b</c> as well as the list form, so a command line stays short.</summary>
-internal sealed class GatewayOptionsSetup(Microsoft.Extensions.Configuration.IConfiguration configuration) : IPostConfigureOptions<GatewayOptions>
+internal sealed class GatewayOptionsSetup(IConfiguration configuration) : IPostConfigureOptions<GatewayOptions>
 {
     public void PostConfigure(string? name, GatewayOptions options)
     {

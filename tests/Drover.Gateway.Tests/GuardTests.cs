@@ -19,6 +19,7 @@ public sealed class GuardTests(Trio trio)
     [InlineData("/scheduler/jobs%2fnew")]
     [InlineData("/nodes/node1/processor/..%5C..%5Cscheduler/nodes")]
     [InlineData("/scheduler\\..\\processor/info")]
+    [InlineData("/scheduler/../swagger/index.html")]
     public async Task Paths_that_escape_their_route_are_a_400_problem(string rawPath)
     {
         var (status, contentType, body) = await RawGetAsync(rawPath, Trio.AdminKey);
