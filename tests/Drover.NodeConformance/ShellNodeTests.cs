@@ -97,7 +97,7 @@ public sealed class ShellNodeTests(SmallLimitShellNode node) : IClassFixture<Sma
         await node.StopAsync();
         // The machine "loses" the victim's processes while no node is there to see it.
         var pgid = File.ReadAllText(Path.Combine(node.StateDirectory!, "processor", "job", victim, "pgid")).Trim();
-        using (var kill = Process.Start("kill", ["-s", "KILL", "--", "-" + pgid]))
+        using (var kill = Process.Start("/bin/sh", ["-c", "kill -KILL \"-$1\"", "kill", pgid]))
             await kill.WaitForExitAsync();
         await node.StartAsync();
 
