@@ -182,18 +182,34 @@ public sealed class SchedulerEcsTests
     public async Task A_restarted_scheduler_finds_its_running_tasks_and_starts_none_twice()
     {
         await using var fake = await FakeAws.StartAsync();
-        await using var scheduler = new Scheduler(fake);
+        await using var scheduler = new Scheduler(fake, "--Aws:EcsNodes:0:Slots=20");
         await scheduler.StartAsync();
-        var job = await scheduler.SubmitAsync(Job(["sh", "-c", "sleep 2; echo survived"]));
-        await scheduler.WaitForStateAsync(job, "running");
+        // More than a handful: after the restart they are found with one listing of the cluster, not one call each.
+        // The tasks wait for a file, so that all are still running when the scheduler comes back, however slow the machine.
+        var go = Path.Combine(Path.GetTempPath(), $"drover-ecs-go-{Guid.NewGuid():N}");
+        var jobs = new List<long>();
+        for (var i = 0; i < 12; i++)
+            jobs.Add(await scheduler.SubmitAsync(Job(
+                ["sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.1; done; echo survived $2", "job", go, $"{i}"])));
+        foreach (var job in jobs)
+            await scheduler.WaitForStateAsync(job, "running");
 
         await scheduler.StopAsync();
+        var listingsBefore = fake.Calls.Count(c => c == "ListTasks");
+        var lookupsBefore = fake.ListsByStartedBy;
         await scheduler.StartAsync();
+        await AwsTestHost.WaitFor(async () => fake.Calls.Count(c => c == "ListTasks") > listingsBefore ? "" : null, "the restarted scheduler to look");
+        await File.WriteAllTextAsync(go, "");
 
-        var status = await scheduler.WaitForStateAsync(job, "stopped");
-        Assert.Equal("good", status.GetProperty("status").GetString());
-        Assert.Equal("survived\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{job}/log"));
-        Assert.Equal(1, fake.TasksCreated);
+        foreach (var job in jobs)
+            Assert.Equal("good", (await scheduler.WaitForStateAsync(job, "stopped")).GetProperty("status").GetString());
+        Assert.Equal(12, fake.TasksCreated);
+        // Found again with one listing (running and stopped), not two calls for each of the twelve.
+        Assert.Equal(2, fake.Calls.Count(c => c == "ListTasks") - listingsBefore);
+        Assert.Equal(lookupsBefore, fake.ListsByStartedBy);
+        File.Delete(go);
+        for (var i = 0; i < jobs.Count; i++)
+            Assert.Equal($"survived {i}\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{jobs[i]}/log"));
         Assert.Empty(fake.Rejections);
     }
 }

@@ -19,7 +19,14 @@ namespace Drover.Scheduler.Nodes;
 internal sealed partial class EcsNodeBackend(
     ProcessorNodeBackend processors, EcsNodes ecs, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
 {
+    /// <summary>ARNs of stopped attempts kept for reading their logs; beyond this many the oldest are found again with ListTasks.</summary>
+    private const int StoppedArnsKept = 100_000;
+
+    /// <summary>Past this many attempts to find again at once (a restart), the whole cluster is listed instead of each one.</summary>
+    private const int FindOneByOne = 10;
+
     private readonly ConcurrentDictionary<(string Node, string Ref), string> _arns = new();
+    private readonly ConcurrentQueue<(string Node, string Ref)> _stopped = new();
 
     // Attempts seen started and not yet stopped, per node: the node's "running" in its info.
     private readonly ConcurrentDictionary<(string Node, string Ref), byte> _active = new();
@@ -118,10 +125,16 @@ internal sealed partial class EcsNodeBackend(
     {
         if (ecs.Find(node.Name) is not { } cluster)
             return await processors.GetStatusAsync(node, requestIds, cancellationToken);
+        var unknown = requestIds.Where(r => !_arns.ContainsKey((node.Name, r))).ToList();
+        var listed = unknown.Count > FindOneByOne;
+        if (listed)
+            await ResolveManyAsync(cluster, unknown, cancellationToken);
         var refs = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var attemptRef in requestIds)
         {
-            if (await ResolveAsync(cluster, attemptRef, cancellationToken) is { } arn)
+            // After a listing of the whole cluster, an attempt not in it has no task: asking again one by one would not find one.
+            var arn = listed ? _arns.GetValueOrDefault((node.Name, attemptRef)) : await ResolveAsync(cluster, attemptRef, cancellationToken);
+            if (arn is not null)
                 refs[arn] = attemptRef;
         }
         if (refs.Count == 0)
@@ -135,7 +148,10 @@ internal sealed partial class EcsNodeBackend(
         {
             var attemptRef = refs[arn];
             if (status.State == JobState.Stopped)
+            {
                 _active.TryRemove((node.Name, attemptRef), out _);
+                Forget((node.Name, attemptRef));
+            }
             else
                 _active[(node.Name, attemptRef)] = 0;
             // The attempt's message carries the task ARN: where to look for it in the ECS console.
@@ -208,6 +224,33 @@ internal sealed partial class EcsNodeBackend(
             error = e;
         }
         await writer.CompleteAsync(error);
+    }
+
+    /// <summary>A stopped attempt's ARN is kept for its log, up to a bound: the oldest go first.</summary>
+    private void Forget((string Node, string Ref) key)
+    {
+        _stopped.Enqueue(key);
+        while (_stopped.Count > StoppedArnsKept && _stopped.TryDequeue(out var old))
+            _arns.TryRemove(old, out _);
+    }
+
+    /// <summary>Many attempts to find at once (after a restart): one listing of the cluster instead of one per attempt.</summary>
+    private async Task ResolveManyAsync(EcsNode cluster, IReadOnlyList<string> attemptRefs, CancellationToken cancellationToken)
+    {
+        IReadOnlyDictionary<string, string> byStartedBy;
+        try
+        {
+            byStartedBy = await cluster.MapStartedByAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is AwsServiceException or HttpRequestException)
+        {
+            throw new NodeUnreachableException($"ECS node {cluster.Name}: listing its tasks failed: {e.Message}", e);
+        }
+        foreach (var attemptRef in attemptRefs)
+        {
+            if (byStartedBy.TryGetValue(EcsNode.StartedBy(attemptRef), out var arn))
+                _arns.TryAdd((cluster.Name, attemptRef), arn);
+        }
     }
 
     /// <summary>The attempt's task: learnt at start, or found by <c>startedBy</c> (after a restart). Null when ECS has none.</summary>

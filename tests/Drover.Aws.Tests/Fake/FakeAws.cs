@@ -45,6 +45,7 @@ internal sealed class FakeAws : IAsyncDisposable
     private int _failNext;
     private int _delayNext;
     private int _runTaskAnswers;
+    private int _listsByStartedBy;
     private TimeSpan _delay;
 
     private FakeAws(WebApplication app) => _app = app;
@@ -268,6 +269,9 @@ internal sealed class FakeAws : IAsyncDisposable
         return name;
     }
 
+    /// <summary>ListTasks calls that looked for one <c>startedBy</c>.</summary>
+    public int ListsByStartedBy => Volatile.Read(ref _listsByStartedBy);
+
     /// <summary>RunTask calls answered with a task, whether new or found by its client token.</summary>
     public int RunTaskAnswers => Volatile.Read(ref _runTaskAnswers);
 
@@ -490,6 +494,8 @@ internal sealed class FakeAws : IAsyncDisposable
     {
         var cluster = ClusterOf(input);
         var startedBy = input.TryGetProperty("startedBy", out var s) ? s.GetString() : null;
+        if (startedBy is not null)
+            Interlocked.Increment(ref _listsByStartedBy);
         var desired = input.TryGetProperty("desiredStatus", out var d) ? d.GetString() : "RUNNING";
         var max = input.TryGetProperty("maxResults", out var m) ? m.GetInt32() : 100;
         var from = input.TryGetProperty("nextToken", out var n) ? int.Parse(n.GetString()!, CultureInfo.InvariantCulture) : 0;
