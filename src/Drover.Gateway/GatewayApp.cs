@@ -35,6 +35,7 @@ public static class GatewayApp
         builder.Services.AddCallerRateLimits();
         builder.Services.AddProxyRoutes();
         builder.Services.AddNodesProxy();
+        builder.Services.AddGatewayDocument();
         builder.Services.AddHttpClient(NodeDirectory.SchedulerClient, c => c.Timeout = TimeSpan.FromSeconds(5));
 
         var app = builder.Build();

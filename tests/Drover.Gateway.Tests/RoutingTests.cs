@@ -87,7 +87,10 @@ public sealed class RoutingTests(Trio trio)
         Assert.Contains("/openapi/v1.json", config, StringComparison.Ordinal);
 
         using var own = await anonymous.GetAsync("/openapi/v1.json");
-        Assert.Contains("/nodes/{name}/processor/{rest}", await own.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var document = JsonDocument.Parse(await own.Content.ReadAsStringAsync()).RootElement;
+        Assert.True(document.GetProperty("paths").TryGetProperty("/nodes/{name}/processor/{rest}", out _));
+        Assert.True(document.GetProperty("paths").TryGetProperty("/readyz", out _));
+        Assert.Equal("bearer", document.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
     }
 
     [Theory]

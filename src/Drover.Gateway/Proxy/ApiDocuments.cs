@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 using Yarp.ReverseProxy.Transforms;
 
 namespace Drover.Gateway.Proxy;
@@ -10,6 +13,26 @@ namespace Drover.Gateway.Proxy;
 /// </summary>
 internal static class ApiDocuments
 {
+    private const string SchemeDescription = "A Drover API key (read, submit or admin), or a running job's DROVER_TOKEN.";
+
+    /// <summary>The same bearer scheme in the gateway's own document, when keys are configured.</summary>
+    public static IServiceCollection AddGatewayDocument(this IServiceCollection services) =>
+        services.Configure<OpenApiOptions>("v1", o => o.AddDocumentTransformer((document, context, _) =>
+        {
+            if (context.ApplicationServices.GetRequiredService<IOptions<GatewayOptions>>().Value.IsOpen)
+                return Task.CompletedTask;
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = SchemeDescription,
+            };
+            document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
+            return Task.CompletedTask;
+        }));
+
     public static async ValueTask AddBearerSchemeAsync(ResponseTransformContext context)
     {
         if (context.ProxyResponse is not { IsSuccessStatusCode: true } upstream || HttpMethods.IsHead(context.HttpContext.Request.Method))
@@ -26,7 +49,7 @@ internal static class ApiDocuments
         {
             ["type"] = "http",
             ["scheme"] = "bearer",
-            ["description"] = "A Drover API key (read, submit or admin), or a running job's DROVER_TOKEN.",
+            ["description"] = SchemeDescription,
         };
         document["security"] = new JsonArray(new JsonObject { ["bearer"] = new JsonArray() });
 
