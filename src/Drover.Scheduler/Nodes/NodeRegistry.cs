@@ -90,7 +90,8 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             if (!_nodes.TryGetValue(info.Name, out var entry))
                 _nodes[info.Name] = entry = new Entry(info.Name, "registered");
             wake = entry.Info is null || entry.IsDown(now, _options) || entry.Info.Running != info.Running;
-            changed = entry.Info is null || entry.Uri?.ToString() != Normalize(info.Uri).ToString()
+            // A configured node keeps its configured address; only a registered one moves with its heartbeat.
+            changed = entry.Info is null || (entry.Source == "registered" && entry.Uri?.ToString() != Normalize(info.Uri).ToString())
                 || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
             if (entry.Source == "registered")
                 entry.Uri = Normalize(info.Uri);
