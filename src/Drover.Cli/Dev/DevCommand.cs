@@ -62,9 +62,9 @@ internal static class DevCommand
         if (s.Slots is { } n)
             processorArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={n}"));
 
-        var apps = new (string Name, string Url, WebApplication App)[]
+        var services = new (string Name, Func<WebApplication> Create)[]
         {
-            ("scheduler", schedulerUrl, SchedulerApp.Create(
+            ("scheduler", () => SchedulerApp.Create(
             [
                 "--urls", schedulerUrl,
                 $"--Scheduler:Database={Path.Combine(data, "scheduler.db")}",
@@ -74,8 +74,8 @@ internal static class DevCommand
                 $"--Scheduler:JobTokenKey={jobTokenKey}",
                 $"--Scheduler:PublicUrl={gatewayUrl}",
             ])),
-            ("processor", processorUrl, ProcessorApp.Create([.. processorArgs])),
-            ("gateway", gatewayUrl, GatewayApp.Create(
+            ("processor", () => ProcessorApp.Create([.. processorArgs])),
+            ("gateway", () => GatewayApp.Create(
             [
                 "--urls", gatewayUrl,
                 $"--Gateway:SchedulerUrls:0={schedulerUrl}",
@@ -87,9 +87,15 @@ internal static class DevCommand
             ])),
         };
 
-        // The scheduler first, so the Processor's first heartbeat and the gateway's first probe find it.
-        foreach (var (_, _, app) in apps)
+        // One after the other, the scheduler first, so the Processor's first heartbeat and the gateway's first health
+        // probe (which begins as soon as the gateway is built) find it listening.
+        var apps = new List<WebApplication>();
+        foreach (var (_, create) in services)
+        {
+            var app = create();
+            apps.Add(app);
             await app.StartAsync(cancel);
+        }
 
         Console.WriteLine($"""
 
@@ -108,8 +114,8 @@ internal static class DevCommand
             """);
 
         // Ctrl-C reaches every app's own lifetime; whichever stops first takes the others with it.
-        await Task.WhenAny(apps.Select(a => a.App.WaitForShutdownAsync(cancel)));
-        foreach (var (_, _, app) in apps.Reverse())
+        await Task.WhenAny(apps.Select(a => a.WaitForShutdownAsync(cancel)));
+        foreach (var app in Enumerable.Reverse(apps))
         {
             await app.StopAsync(CancellationToken.None);
             await app.DisposeAsync();
