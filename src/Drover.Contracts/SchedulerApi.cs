@@ -25,6 +25,18 @@ public sealed record JobSpec
 
     /// <summary>Names of the files uploaded with the job (multipart); they land in its working directory.</summary>
     public IReadOnlyList<string> Files { get; init; } = [];
+
+    /// <summary>
+    /// Jobs this one waits for: <c>[12, 13]</c> (each <c>afterok</c>) or <c>[{"job": 12, "condition": "afternotok"}]</c>.
+    /// In <c>POST /scheduler/dags/new</c> a dependency names another job of the request.
+    /// </summary>
+    public IReadOnlyList<Dependency>? DependsOn { get; init; }
+
+    /// <summary>The job that calls this one. Taken from a job token when absent; a job token may only name a job of its own DAG.</summary>
+    public long? Parent { get; init; }
+
+    /// <summary>When its commands end good, the job stays <c>running</c> until all its children stopped, and ends good only if they all did.</summary>
+    public bool WaitForChildren { get; init; }
 }
 
 /// <summary>Where a job may run: on the node of that name, and only on nodes carrying every label given.</summary>
@@ -51,6 +63,21 @@ public sealed record JobRecord
     public int MaxAttempts { get; init; }
     public long? Parent { get; init; }
     public IReadOnlyList<long> Children { get; init; } = [];
+
+    /// <summary>The DAG this job belongs to: its parent's root, else its first dependency's root, else itself.</summary>
+    public long? Root { get; init; }
+
+    /// <summary>Jobs this one waits for, with the condition of each edge.</summary>
+    public IReadOnlyList<Dependency> DependsOn { get; init; } = [];
+
+    /// <summary>Jobs that wait for this one, with the condition of each edge.</summary>
+    public IReadOnlyList<Dependency> Dependents { get; init; } = [];
+
+    /// <summary>Dependencies not yet resolved: a queued job is not placed while this is above 0.</summary>
+    public int WaitingOn { get; init; }
+
+    /// <summary>The job's own commands ended good and it waits for its children (<c>wait_for_children</c>).</summary>
+    public bool AwaitingChildren { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
@@ -122,6 +149,9 @@ public sealed record QueueEntry
     /// <summary>A retry waits until then (backoff).</summary>
     public DateTimeOffset? NotBefore { get; init; }
     public string? Reason { get; init; }
+
+    /// <summary>Dependencies of a queued job that have not stopped yet: it is not placed before they have.</summary>
+    public IReadOnlyList<long> WaitingOn { get; init; } = [];
 }
 
 /// <summary><c>GET /scheduler/queue</c>.</summary>

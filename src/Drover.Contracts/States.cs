@@ -29,4 +29,10 @@ public enum StopReason
     PlacementFailed,
     RetriesExhausted,
     DependencyFailed,
+
+    /// <summary>Never ran because the only path to it was not taken: an <c>afternotok</c> edge whose job ended good (or a job skipped before it). Counts as good for its DAG.</summary>
+    Skipped,
+
+    /// <summary>Its own commands ended good but one of the children it waited for (<c>wait_for_children</c>) did not.</summary>
+    ChildrenFailed,
 }

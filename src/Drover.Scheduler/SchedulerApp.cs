@@ -1,4 +1,6 @@
 using Drover.Scheduler.Access;
+using Drover.Scheduler.Dags;
+using Drover.Scheduler.Events;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Nodes;
@@ -31,6 +33,8 @@ public static class SchedulerApp
         app.MapJobsApi();
         app.MapQueueApi();
         app.MapNodesApi();
+        app.MapDagsApi();
+        app.MapEventsApi();
         return app;
     }
 
@@ -50,6 +54,7 @@ public static class SchedulerApp
             o.ValueLengthLimit = (int)Math.Min(limit, int.MaxValue);
         });
 
+        services.AddSingleton<EventFeed>();
         services.AddSingleton<IJobStore, SqliteJobStore>();
         services.AddSingleton<NodeRegistry>();
         services.AddSingleton<PlacementSignal>();
@@ -66,5 +71,6 @@ public static class SchedulerApp
         services.AddHostedService(s => s.GetRequiredService<SubmissionWriter>());
         services.AddHostedService<PlacementService>();
         services.AddHostedService<FollowService>();
+        services.AddHostedService<EventPruner>();
     }
 }

@@ -62,6 +62,27 @@ public sealed class SchedulerOptions
     [Range(1, JobLimits.MaxAttempts)]
     public int DefaultMaxAttempts { get; set; } = 3;
 
+    /// <summary>Events (<c>GET /scheduler/events</c>) are kept this long for clients that reconnect with <c>Last-Event-ID</c>.</summary>
+    public TimeSpan EventRetention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>At most this many events are kept, the newest.</summary>
+    [Range(1000, int.MaxValue)]
+    public int MaxEvents { get; set; } = 1_000_000;
+
+    /// <summary>How often old events are deleted.</summary>
+    public TimeSpan EventPruneInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A comment line goes to idle event streams this often, so that proxies keep them open.</summary>
+    public TimeSpan EventHeartbeat { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Most jobs in one <c>POST /scheduler/dags/new</c>.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxDagJobs { get; set; } = 10_000;
+
+    /// <summary>Most dependency edges in one DAG request, and <c>depends_on</c> entries of one job.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxDagEdges { get; set; } = 50_000;
+
     /// <summary>Largest request body accepted, uploads included (413 above it).</summary>
     [Range(1, long.MaxValue)]
     public long MaxRequestBodySize { get; set; } = 64L * 1024 * 1024;
@@ -100,6 +121,9 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
         Positive(options.RetryBackoffBase, nameof(options.RetryBackoffBase));
         Positive(options.RetryBackoffMax, nameof(options.RetryBackoffMax));
         Positive(options.NodeCallTimeout, nameof(options.NodeCallTimeout));
+        Positive(options.EventRetention, nameof(options.EventRetention));
+        Positive(options.EventPruneInterval, nameof(options.EventPruneInterval));
+        Positive(options.EventHeartbeat, nameof(options.EventHeartbeat));
         if (options.RetryBackoffMax < options.RetryBackoffBase)
             failures.Add("Scheduler:RetryBackoffMax must not be shorter than Scheduler:RetryBackoffBase.");
         if (options.PublicUrl is { Length: > 0 } url && !IsHttpUrl(url))

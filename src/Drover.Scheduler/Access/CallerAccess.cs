@@ -28,7 +28,7 @@ internal static class CallerAccess
                 if (!JobMayCall(context.Request))
                 {
                     await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                        detail: "A job token may only read jobs (GET /scheduler/jobs...) and submit them (POST /scheduler/jobs/new).")
+                        detail: "A job token may only read jobs and events (GET /scheduler/jobs..., /scheduler/events) and submit jobs (POST /scheduler/jobs/new, /scheduler/dags/new).")
                         .ExecuteAsync(context);
                     return;
                 }
@@ -49,8 +49,10 @@ internal static class CallerAccess
     }
 
     private static bool JobMayCall(HttpRequest request) =>
-        (HttpMethods.IsGet(request.Method) && request.Path.StartsWithSegments("/scheduler/jobs"))
-        || (HttpMethods.IsPost(request.Method) && request.Path.Equals("/scheduler/jobs/new", StringComparison.Ordinal));
+        (HttpMethods.IsGet(request.Method)
+            && (request.Path.StartsWithSegments("/scheduler/jobs") || request.Path.StartsWithSegments("/scheduler/events")))
+        || (HttpMethods.IsPost(request.Method)
+            && (request.Path.Equals("/scheduler/jobs/new", StringComparison.Ordinal) || request.Path.Equals("/scheduler/dags/new", StringComparison.Ordinal)));
 
     private static string? Bearer(HttpRequest request)
     {

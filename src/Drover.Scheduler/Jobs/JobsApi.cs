@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Access;
+using Drover.Scheduler.Dags;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
@@ -34,18 +35,29 @@ internal static class JobsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, SubmissionWriter writer, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+        HttpContext context, SubmissionWriter writer, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
     {
         var (submission, problem) = await SubmissionReader.ReadAsync(context.Request, options.Value, cancellationToken);
         if (problem is not null)
             return problem;
         var spec = submission!.Spec;
+        var (links, linkProblem) = await Links.CheckAsync(spec, context.CallerJob(), store, options.Value, cancellationToken);
+        if (linkProblem is not null)
+        {
+            JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi)));
+            return linkProblem;
+        }
         var requestId = spec.RequestId ?? Guid.CreateVersion7().ToString("N");
-        spec = spec with { RequestId = requestId, MaxAttempts = spec.MaxAttempts ?? options.Value.DefaultMaxAttempts };
+        spec = spec with { RequestId = requestId, MaxAttempts = spec.MaxAttempts ?? options.Value.DefaultMaxAttempts, Parent = links!.Parent };
         var job = new NewJob(
             requestId, JsonSerializer.Serialize(spec, DroverJson.Options), spec.Priority, spec.MaxAttempts!.Value,
-            context.CallerJob(), spec.TimeoutSeconds is { } t ? (long)(t * 1000) : null, submission.FilesDir,
-            Wire.Millis(time.GetUtcNow()));
+            links.Parent, spec.TimeoutSeconds is { } t ? (long)(t * 1000) : null, submission.FilesDir,
+            Wire.Millis(time.GetUtcNow()))
+        {
+            DependsOn = links.DependsOn,
+            WaitForChildren = spec.WaitForChildren,
+        };
         InsertResult result;
         try
         {
@@ -100,8 +112,15 @@ internal static class JobsApi
         if (job is null)
             return UnknownJob(id);
         var attempts = await store.GetAttemptsAsync(id, cancellationToken);
-        var children = await store.GetChildrenAsync(id, cancellationToken);
-        return TypedResults.Ok(Wire.Record(job, attempts, children));
+        var links = await store.GetLinksAsync(id, cancellationToken);
+        return TypedResults.Ok(Wire.Record(job, attempts, links.Children) with
+        {
+            Root = job.Root ?? job.Id,
+            DependsOn = links.DependsOn.Select(d => Dependency.On(d.Job, Wire.Condition(d.Condition))).ToList(),
+            Dependents = links.Dependents.Select(d => Dependency.On(d.Job, Wire.Condition(d.Condition))).ToList(),
+            WaitingOn = (int)job.WaitingOn,
+            AwaitingChildren = job.AwaitingChildren == 1,
+        });
     }
 
     private static async Task<Results<Ok<JobStatusView>, ProblemHttpResult>> GetStatusAsync(long id, IJobStore store, CancellationToken cancellationToken)
@@ -120,11 +139,19 @@ internal static class JobsApi
     }
 
     private static async Task<Results<Ok<JobStatusView>, Accepted<JobStatusView>, ProblemHttpResult>> KillAsync(
-        long id, IJobStore store, Follower follower, CancellationToken cancellationToken)
+        long id, IJobStore store, Follower follower, bool? descendants, CancellationToken cancellationToken)
     {
         var job = await store.GetJobAsync(id, cancellationToken);
         if (job is null)
             return UnknownJob(id);
+        if (descendants == true)
+        {
+            // Deepest first, so that each is stopped as killed rather than by the failure spreading from above it.
+            foreach (var descendant in await store.ListDescendantsAsync(id, cancellationToken))
+                if (await store.GetJobAsync(descendant, cancellationToken) is { State: not "stopped" } below)
+                    await follower.KillAsync(below, cancellationToken);
+            job = (await store.GetJobAsync(id, cancellationToken))!;
+        }
         var stopped = job.State == "stopped" || await follower.KillAsync(job, cancellationToken);
         var view = Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!);
         // 202: the stop is recorded and will be carried out once the node can be told.

@@ -112,7 +112,10 @@ internal static class SubmissionReader
         return await reader.ReadToEndAsync(cancellationToken);
     }
 
-    /// <summary>The form fields: <c>command</c>, <c>shell</c>, <c>env</c>, <c>timeout</c>, <c>max_attempts</c>, <c>label</c>, <c>node</c>, <c>priority</c>, <c>request_id</c>.</summary>
+    /// <summary>
+    /// The form fields: <c>command</c>, <c>shell</c>, <c>env</c>, <c>timeout</c>, <c>max_attempts</c>, <c>label</c>, <c>node</c>,
+    /// <c>priority</c>, <c>request_id</c>, <c>depends_on</c> (<c>12</c> or <c>afternotok:12</c>, repeated), <c>parent</c>, <c>wait_for_children</c>.
+    /// </summary>
     private static JobSpec FromFields(IFormCollection form, Dictionary<string, string[]> problems)
     {
         var commands = new List<CommandSpec>();
@@ -150,6 +153,18 @@ internal static class SubmissionReader
                 problems["label"] = [$"'{pair}' is not key=value"];
         }
         var node = form["node"].ToString();
+        var dependsOn = new List<Dependency>();
+        foreach (var item in form["depends_on"].SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            var (word, job) = item.Split(':', 2) is [var c, var j] ? (c, j) : ("afterok", item);
+            if (Enum.TryParse<DependencyCondition>(word, ignoreCase: true, out var condition) && !int.TryParse(word, out _))
+                dependsOn.Add(new Dependency(job, condition));
+            else
+                problems["depends_on"] = [$"'{item}' is not a job id or condition:id (afterok, afternotok, afterany)"];
+        }
+        var waitForChildren = form["wait_for_children"].ToString();
+        if (waitForChildren.Length > 0 && !bool.TryParse(waitForChildren, out _))
+            problems["wait_for_children"] = ["wait_for_children is true or false"];
         return new JobSpec
         {
             Commands = commands,
@@ -159,6 +174,9 @@ internal static class SubmissionReader
             MaxAttempts = (int?)Integer(form, problems, "max_attempts"),
             Priority = (int)(Integer(form, problems, "priority") ?? 0),
             Constraints = labels.Count > 0 || node.Length > 0 ? new JobConstraints { Node = node.Length > 0 ? node : null, Labels = labels } : null,
+            DependsOn = dependsOn.Count > 0 ? dependsOn : null,
+            Parent = Integer(form, problems, "parent"),
+            WaitForChildren = bool.TryParse(waitForChildren, out var wait) && wait,
         };
     }
 
@@ -179,7 +197,7 @@ internal static class SubmissionReader
     {
         if (!form.TryGetValue(name, out var text))
             return null;
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && (name == "parent" ? value > 0 : value == (int)value))
             return value;
         problems[name] = [$"'{text}' is not a whole number"];
         return null;
@@ -188,6 +206,15 @@ internal static class SubmissionReader
     private static (Submission?, IResult?) Checked(JobSpec spec, string? filesDir, Dictionary<string, string[]>? problems = null)
     {
         problems ??= [];
+        Check(spec, problems);
+        return problems.Count > 0
+            ? (null, TypedResults.ValidationProblem(problems, title: "The job is not valid"))
+            : (new Submission(spec, filesDir), null);
+    }
+
+    /// <summary>The rules on one job's fields (a DAG request applies them to each of its jobs).</summary>
+    public static void Check(JobSpec spec, Dictionary<string, string[]> problems)
+    {
         JobRules.CheckCommands(spec.Commands, problems);
         JobRules.CheckEnvironment(spec.Environment, problems);
         if (spec.RequestId is not null && !JobRules.IsSafeName(spec.RequestId))
@@ -203,8 +230,5 @@ internal static class SubmissionReader
         foreach (var (key, value) in spec.Constraints?.Labels ?? new Dictionary<string, string>())
             if (string.IsNullOrEmpty(key) || value is null)
                 problems["constraints.labels"] = ["labels are non-empty names with string values"];
-        return problems.Count > 0
-            ? (null, TypedResults.ValidationProblem(problems, title: "The job is not valid"))
-            : (new Submission(spec, filesDir), null);
     }
 }

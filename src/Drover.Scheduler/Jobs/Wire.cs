@@ -23,6 +23,8 @@ internal static class Wire
 
     public static DateTimeOffset? Time(long? millis) => millis is { } m ? DateTimeOffset.FromUnixTimeMilliseconds(m) : null;
 
+    public static DependencyCondition Condition(string word) => Enum.Parse<DependencyCondition>(word, ignoreCase: true);
+
     public static JobSpec Spec(string json) => JsonSerializer.Deserialize<JobSpec>(json, DroverJson.Options)!;
 
     public static JobStatusView StatusView(JobRow job) => new()

@@ -28,7 +28,10 @@ internal static class QueueApi
     private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> GetAsync(long id, IJobStore store, CancellationToken cancellationToken)
     {
         var job = await store.GetJobAsync(id, cancellationToken);
-        return job is null ? JobsApi.UnknownJob(id) : TypedResults.Ok(Entry(job));
+        if (job is null)
+            return JobsApi.UnknownJob(id);
+        var waitingOn = job is { State: "queued", WaitingOn: > 0 } ? (await store.GetLinksAsync(id, cancellationToken)).WaitingOn : [];
+        return TypedResults.Ok(Entry(job, waitingOn));
     }
 
     private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> RemoveAsync(
@@ -48,7 +51,9 @@ internal static class QueueApi
         return TypedResults.Ok(Entry((await store.GetJobAsync(id, cancellationToken))!));
     }
 
-    private static QueueEntry Entry(JobRow job)
+    private static QueueEntry Entry(JobRow job) => Entry(job, []);
+
+    private static QueueEntry Entry(JobRow job, IReadOnlyList<long> waitingOn)
     {
         var queued = job.State == "queued";
         return new QueueEntry
@@ -62,8 +67,11 @@ internal static class QueueApi
             Attempts = (int)job.Attempts,
             CreatedAt = Wire.Time(job.CreatedAt),
             NotBefore = queued ? Wire.Time(job.NotBefore) : null,
+            WaitingOn = waitingOn,
             Reason = queued
-                ? job.QueueReason ?? "waiting for the placement loop"
+                ? waitingOn.Count > 0 ? $"waiting on jobs {string.Join(", ", waitingOn)} to stop (depends_on)"
+                : job.WaitingOn > 0 ? "waiting on its dependencies (depends_on)"
+                : job.QueueReason ?? "waiting for the placement loop"
                 : job.State == "stopped"
                     ? $"left the queue: stopped ({job.Status}{(job.Reason is null ? "" : ", " + job.Reason)})"
                     : $"left the queue: {job.State} on {job.Node}",

@@ -49,12 +49,45 @@ internal interface IJobStore
     /// <summary>Marks one running attempt to be stopped (a timeout), unless something asked already.</summary>
     Task<bool> RequestAttemptStopAsync(long jobId, int number, string reason, CancellationToken cancellationToken);
 
+    /// <summary>Which of these job ids exist.</summary>
+    Task<IReadOnlyList<long>> FindJobsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken);
+
+    /// <summary>The DAG a job belongs to (its <c>root</c>), or null for an unknown job.</summary>
+    Task<long?> RootOfAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Children, dependencies (and those not yet stopped), dependents.</summary>
+    Task<JobLinks> GetLinksAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Every job connected to the job's root ancestor by child and dependency edges, read in one snapshot.</summary>
+    Task<DagRows?> GetDagAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Children and dependents, transitively, deepest (newest) first.</summary>
+    Task<IReadOnlyList<long>> ListDescendantsAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>Re-queues a failed job (failure count reset) and the dependents that stopped only because of it.</summary>
+    Task<RetryResult> RetryAsync(long id, long now, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<EventRow>> ReadEventsAsync(long after, long? job, long? root, int limit, CancellationToken cancellationToken);
+    Task<long> LastEventAsync(CancellationToken cancellationToken);
+
+    /// <summary>Deletes events older than <paramref name="olderThan"/> or beyond the newest <paramref name="keep"/>.</summary>
+    Task<int> PruneEventsAsync(long olderThan, int keep, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken);
     Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken);
     Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
 }
 
-internal sealed record NewJob(string RequestId, string Spec, int Priority, int MaxAttempts, long? Parent, long? TimeoutMs, string? FilesDir, long CreatedAt);
+/// <summary>
+/// A job to insert. <see cref="NewDependency.Earlier"/> and <see cref="RootOf"/> point at jobs earlier in the same
+/// insert (a DAG request): the job shares that job's root when it has no parent.
+/// </summary>
+internal sealed record NewJob(string RequestId, string Spec, int Priority, int MaxAttempts, long? Parent, long? TimeoutMs, string? FilesDir, long CreatedAt)
+{
+    public IReadOnlyList<NewDependency> DependsOn { get; init; } = [];
+    public bool WaitForChildren { get; init; }
+    public int? RootOf { get; init; }
+}
 
 internal sealed record InsertResult(long JobId, string RequestId, bool Created);
 
@@ -123,6 +156,10 @@ internal sealed class JobRow
     public long? NotBefore { get; set; }
     public string? QueueReason { get; set; }
     public string? StopRequest { get; set; }
+    public long? Root { get; set; }
+    public long WaitingOn { get; set; }
+    public long WaitForChildren { get; set; }
+    public long AwaitingChildren { get; set; }
 }
 
 internal sealed class AttemptRow

@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Dapper;
+using Drover.Scheduler.Events;
+using Drover.Scheduler.Placement;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -9,9 +11,12 @@ namespace Drover.Scheduler.Storage;
 /// The SQLite engine: one file, WAL journal, one writer at a time (writes are batched so that one transaction, and one
 /// fsync, carries many changes). The SQL is kept portable; what is SQLite's own is marked.
 /// </summary>
-internal sealed class SqliteJobStore : IJobStore, IDisposable
+internal sealed partial class SqliteJobStore : IJobStore, IDisposable
 {
     private readonly string _connectionString;
+    private readonly EventFeed _feed;
+    private readonly PlacementSignal _placement;
+    private readonly ILogger<SqliteJobStore> _logger;
 
     // SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy handler, which sleeps
     // in steps of up to 100 ms) keeps the hot path's latency to the time the writes take.
@@ -19,8 +24,11 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
 
     static SqliteJobStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    public SqliteJobStore(IOptions<SchedulerOptions> options)
+    public SqliteJobStore(IOptions<SchedulerOptions> options, EventFeed feed, PlacementSignal placement, ILogger<SqliteJobStore> logger)
     {
+        _feed = feed;
+        _placement = placement;
+        _logger = logger;
         var path = Path.GetFullPath(options.Value.Database);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         _connectionString = new SqliteConnectionStringBuilder
@@ -103,26 +111,30 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var results = new List<InsertResult>(jobs.Count);
+        var settle = new Settlement();
         foreach (var job in jobs)
         {
             // ON CONFLICT DO NOTHING + RETURNING: portable to PostgreSQL; a request id seen before yields no row.
             var id = await connection.ExecuteScalarAsync<long?>(
                 """
-                INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at)
-                VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt)
+                INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at, wait_for_children)
+                VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt, @WaitForChildren)
                 ON CONFLICT (request_id) DO NOTHING
                 RETURNING id
                 """, job, transaction);
             if (id is { } created)
             {
                 results.Add(new InsertResult(created, job.RequestId, true));
+                await LinkAsync(connection, transaction, created, job, results, settle);
                 continue;
             }
             var existing = await connection.ExecuteScalarAsync<long>(
                 "SELECT id FROM jobs WHERE request_id = @RequestId", new { job.RequestId }, transaction);
             results.Add(new InsertResult(existing, job.RequestId, false));
         }
+        await SettleAsync(connection, transaction, settle, jobs.Count > 0 ? jobs[0].CreatedAt : 0);
         await transaction.CommitAsync(cancellationToken);
+        Published(settle);
         return results;
     }
 
@@ -168,7 +180,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         return (await connection.QueryAsync<JobRow>(
             """
             SELECT * FROM jobs
-            WHERE state = 'queued' AND (not_before IS NULL OR not_before <= @now)
+            WHERE state = 'queued' AND waiting_on = 0 AND (not_before IS NULL OR not_before <= @now)
             ORDER BY priority DESC, id
             LIMIT @limit OFFSET @offset
             """, new { now, limit, offset })).AsList();
@@ -194,9 +206,12 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
                 INSERT INTO attempts (job_id, number, node, backend_ref, state, status, placed_at)
                 VALUES (@JobId, @Number, @Node, @BackendRef, 'placed', 'unknown', @now)
                 """, new { claim.JobId, claim.Number, claim.Node, claim.BackendRef, now }, transaction);
+            await AppendEventAsync(connection, transaction, claim.JobId, now);
             won.Add(claim);
         }
         await transaction.CommitAsync(cancellationToken);
+        if (won.Count > 0)
+            _feed.Published();
         return won;
     }
 
@@ -209,7 +224,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         foreach (var claim in claims)
         {
-            await InSavepointAsync(connection, transaction, async () =>
+            if (await InSavepointAsync(connection, transaction, async () =>
                 await connection.ExecuteAsync(
                     "DELETE FROM attempts WHERE job_id = @JobId AND number = @Number AND state = 'placed'",
                     new { claim.JobId, claim.Number }, transaction) == 1
@@ -217,9 +232,11 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
                     """
                     UPDATE jobs SET state = 'queued', attempts = @Number - 1, queue_reason = @reason, updated_at = @now
                     WHERE id = @JobId AND state = 'placed' AND attempts = @Number
-                    """, new { claim.JobId, claim.Number, reason, now }, transaction) == 1);
+                    """, new { claim.JobId, claim.Number, reason, now }, transaction) == 1))
+                await AppendEventAsync(connection, transaction, claim.JobId, now);
         }
         await transaction.CommitAsync(cancellationToken);
+        _feed.Published();
     }
 
     public async Task SetQueueReasonsAsync(IReadOnlyList<(long JobId, string? Reason)> reasons, CancellationToken cancellationToken)
@@ -280,6 +297,7 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var applied = new List<AttemptChange>(changes.Count);
+        var settle = new Settlement();
         foreach (var change in changes)
         {
             // Both compare-and-sets hold or neither change stays: the savepoint undoes a half.
@@ -306,10 +324,17 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
                         change.JobFinishedAt, change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message,
                         Now = now, change.JobId, change.Number, change.ExpectedJobState,
                     }, transaction) == 1);
-            if (ok)
-                applied.Add(change);
+            if (!ok)
+                continue;
+            applied.Add(change);
+            if (change.JobState == "stopped")
+                await CommandsEndedAsync(connection, transaction, change.JobId, now, settle);
+            else
+                await AppendEventAsync(connection, transaction, change.JobId, now);
         }
+        await SettleAsync(connection, transaction, settle, now);
         await transaction.CommitAsync(cancellationToken);
+        Published(settle);
         return applied;
     }
 
@@ -317,12 +342,23 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
     {
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
-        return await connection.ExecuteAsync(
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var stopped = await connection.ExecuteAsync(
             """
             UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason,
                             queue_reason = NULL, finished_at = @now, updated_at = @now
             WHERE id = @jobId AND state = 'queued'
-            """, new { jobId, reason, now }) == 1;
+            """, new { jobId, reason, now }, transaction) == 1;
+        var settle = new Settlement();
+        if (stopped)
+        {
+            await AppendEventAsync(connection, transaction, jobId, now);
+            settle.Stopped.Enqueue(jobId);
+            await SettleAsync(connection, transaction, settle, now);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        Published(settle);
+        return stopped;
     }
 
     public async Task<bool> RequestStopAsync(long jobId, string reason, CancellationToken cancellationToken)
@@ -330,6 +366,12 @@ internal sealed class SqliteJobStore : IJobStore, IDisposable
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (await StopAwaitingAsync(connection, transaction, jobId, reason) is { } settled)
+        {
+            await transaction.CommitAsync(cancellationToken);
+            Published(settled);
+            return true;
+        }
         var marked = await connection.ExecuteAsync(
             "UPDATE jobs SET stop_request = @reason WHERE id = @jobId AND state IN ('placed', 'running')",
             new { jobId, reason }, transaction) == 1;
