@@ -44,6 +44,7 @@ internal sealed class FakeAws : IAsyncDisposable
     private int _throttleNext;
     private int _failNext;
     private int _delayNext;
+    private bool _disposed;
     private int _runTaskAnswers;
     private int _listsByStartedBy;
     private TimeSpan _delay;
@@ -362,7 +363,6 @@ internal sealed class FakeAws : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = Directory.CreateDirectory(Path.Combine(_workDir, task.TaskId)).FullName,
         };
         foreach (var arg in task.Command.Skip(1))
             start.ArgumentList.Add(arg);
@@ -373,8 +373,10 @@ internal sealed class FakeAws : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => AppendLog(task, e.Data);
         lock (_lock)
         {
-            if (task.DesiredStatus == "STOPPED")
+            // A task still starting when the server shuts down never starts: no process outlives the test.
+            if (task.DesiredStatus == "STOPPED" || _disposed)
                 return;
+            start.WorkingDirectory = Directory.CreateDirectory(Path.Combine(_workDir, task.TaskId)).FullName;
             try
             {
                 process.Start();
@@ -685,10 +687,24 @@ internal sealed class FakeAws : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        List<Process> running;
         lock (_lock)
         {
-            foreach (var task in _tasks.Values)
+            _disposed = true;
+            foreach (var task in _taskOrder)
                 StopProcess(task);
+            running = [.. _taskOrder.Select(t => t.Process).OfType<Process>()];
+        }
+        foreach (var process in running)
+        {
+            try
+            {
+                process.WaitForExit(TimeSpan.FromSeconds(5));
+            }
+            catch (InvalidOperationException)
+            {
+                // Already disposed by its lifecycle: it has exited.
+            }
         }
         await _app.StopAsync();
         await _app.DisposeAsync();
