@@ -50,6 +50,26 @@ public sealed class DagChildrenTests() : ClusterTest(0, "--Scheduler:JobTokenKey
     }
 
     [Fact]
+    public async Task Drover_wait_in_a_job_exits_0_when_its_jobs_ended_good_and_1_otherwise()
+    {
+        var cli = Path.Combine(AppContext.BaseDirectory, "drover.dll");
+        Assert.True(File.Exists(cli), cli);
+        var codes = Path.Combine(Cluster.Directory, "wait-codes");
+        const string Id = "sed -E 's/.*\"job_id\":([0-9]+).*/\\1/'";
+        var script =
+            $"good=$(curl -sf -H \"Authorization: Bearer $DROVER_TOKEN\" -d 'command=sleep 0.3' \"$DROVER_URL/scheduler/jobs/new\" | {Id}) && " +
+            $"bad=$(curl -sf -H \"Authorization: Bearer $DROVER_TOKEN\" -d 'command=false' -d max_attempts=1 \"$DROVER_URL/scheduler/jobs/new\" | {Id}) && " +
+            $"dotnet {cli} wait $good; echo $? >> {codes}; dotnet {cli} wait $good $bad; echo $? >> {codes}";
+        var parent = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell(script)], MaxAttempts = 1 });
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(parent, 60)).Status);
+        Assert.Equal(["0", "1"], await File.ReadAllLinesAsync(codes));
+        var children = (await Cluster.JobAsync(parent)).Children;
+        Assert.Equal(2, children.Count);
+        foreach (var child in children)
+            Assert.Equal(JobState.Stopped, (await Cluster.StatusAsync(child)).State);
+    }
+
+    [Fact]
     public async Task A_job_token_names_a_parent_inside_its_own_dag_only()
     {
         var stranger = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")] });
