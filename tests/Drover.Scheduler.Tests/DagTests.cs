@@ -302,3 +302,52 @@ public sealed class DagBadInputTests() : ClusterTest(0)
         Assert.Equal("nightly-1.b", (await Cluster.JobAsync(one.Jobs["b"])).RequestId);
     }
 }
+
+/// <summary>A store written before DAGs existed opens, is migrated at start-up, and its jobs take part in DAGs.</summary>
+public sealed class DagMigrationTests
+{
+    [Fact]
+    public async Task A_version_1_database_is_migrated_at_start_up()
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName;
+        var database = Path.Combine(directory, "old.db");
+        await using (var stream = typeof(SchedulerApp).Assembly.GetManifestResourceStream("sqlite/001_initial.sql")!)
+        using (var reader = new StreamReader(stream))
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database}"))
+        {
+            await connection.OpenAsync();
+            using var command = connection.CreateCommand();
+            command.CommandText = await reader.ReadToEndAsync() + """
+                ;
+                INSERT INTO jobs (request_id, spec, state, status, max_attempts, created_at, updated_at, finished_at)
+                VALUES ('old-1', '{"commands": [{"exec": ["true"]}]}', 'stopped', 'good', 1, 1700000000000, 1700000000000, 1700000000000);
+                PRAGMA user_version = 1;
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+
+        var app = SchedulerApp.Create(["--urls", "http://127.0.0.1:0", $"--Scheduler:Database={database}", $"--Scheduler:DataDirectory={Path.Combine(directory, "uploads")}"]);
+        await app.StartAsync();
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+            var old = (await client.GetFromJsonAsync<JobRecord>("/scheduler/jobs/1", DroverJson.Options))!;
+            Assert.Equal(("old-1", JobStatus.Good, 1L), (old.RequestId, old.Status, old.Root));
+            using var response = await client.PostAsync("/scheduler/jobs/new",
+                new StringContent("""{"commands": [{"exec": ["true"]}], "depends_on": [{"job": 1, "condition": "afternotok"}]}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            var id = (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId;
+            // Job 1 ended good, so the afternotok job is skipped at once; the DAG of both is good.
+            var dag = (await client.GetFromJsonAsync<DagView>($"/scheduler/jobs/{id}/dag", DroverJson.Options))!;
+            Assert.Equal((1L, 2, JobState.Stopped, JobStatus.Good), (dag.Root, dag.Jobs.Count, dag.State, dag.Status));
+            Assert.Equal(StopReason.Skipped, dag.Jobs.Single(j => j.JobId == id).Reason);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

@@ -48,7 +48,9 @@ internal sealed partial class SqliteJobStore
             else if (Unmet(condition, state.Status, state.Reason) is { } reason && unmet is null)
                 (unmet, unmetMessage) = (reason, Explain(upstream, condition, state.Status, state.Reason));
         }
-        await c.ExecuteAsync("UPDATE jobs SET root = @root, waiting_on = @waiting WHERE id = @id", new { id, root = root ?? id, waiting }, t);
+        // A job alone (no parent, no dependency) is its own root: NULL says so without a second write on the hot path.
+        if (root is not null || waiting > 0)
+            await c.ExecuteAsync("UPDATE jobs SET root = @root, waiting_on = @waiting WHERE id = @id", new { id, root = root ?? id, waiting }, t);
         if (unmet is not null)
         {
             await c.ExecuteAsync(
