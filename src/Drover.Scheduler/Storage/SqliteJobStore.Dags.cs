@@ -323,12 +323,16 @@ internal sealed partial class SqliteJobStore
     public async Task<IReadOnlyList<EventRow>> ReadEventsAsync(long after, long? job, long? root, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
+        // One filter per shape of query, so that each reads its own index (job_id, seq) or (root, seq).
+        var filter = (job, root) switch
+        {
+            (not null, not null) => "job_id = @job AND root = @root AND ",
+            (not null, null) => "job_id = @job AND ",
+            (null, not null) => "root = @root AND ",
+            _ => "",
+        };
         return (await connection.QueryAsync<EventRow>(
-            """
-            SELECT * FROM events
-            WHERE seq > @after AND (@job IS NULL OR job_id = @job) AND (@root IS NULL OR root = @root)
-            ORDER BY seq LIMIT @limit
-            """, new { after, job, root, limit })).AsList();
+            $"SELECT * FROM events WHERE {filter}seq > @after ORDER BY seq LIMIT @limit", new { after, job, root, limit })).AsList();
     }
 
     public async Task<long> LastEventAsync(CancellationToken cancellationToken)

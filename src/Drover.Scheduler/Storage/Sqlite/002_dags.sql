@@ -6,7 +6,9 @@ ALTER TABLE jobs ADD COLUMN wait_for_children INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN awaiting_children INTEGER NOT NULL DEFAULT 0; -- commands ended good; children still running
 
 -- What the placement loop scans: only jobs whose dependencies all resolved, so blocked jobs cost it nothing.
-CREATE INDEX jobs_ready ON jobs (priority DESC, id) WHERE state = 'queued' AND waiting_on = 0;
+-- It replaces jobs_queue, which the planner would otherwise prefer and which holds blocked jobs too.
+DROP INDEX jobs_queue;
+CREATE INDEX jobs_ready ON jobs (waiting_on, priority DESC, id) WHERE state = 'queued';
 CREATE INDEX jobs_root ON jobs (root) WHERE root IS NOT NULL;
 CREATE INDEX jobs_awaiting ON jobs (id) WHERE awaiting_children = 1;
 
