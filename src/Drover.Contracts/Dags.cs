@@ -143,3 +143,15 @@ public sealed record JobEvent
     public StopReason? Reason { get; init; }
     public string? Node { get; init; }
 }
+
+/// <summary>A node's change, as <c>GET /scheduler/events</c> sends it unfiltered (<c>event: node</c>).</summary>
+public sealed record NodeEvent
+{
+    public long Seq { get; init; }
+    public string Kind { get; init; } = "node";
+    public DateTimeOffset At { get; init; }
+    public required string Node { get; init; }
+
+    /// <summary><c>registered</c> (a new node, or its info changed), <c>drained</c>, <c>undrained</c>.</summary>
+    public required string Change { get; init; }
+}

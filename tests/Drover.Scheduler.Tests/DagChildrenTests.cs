@@ -50,6 +50,21 @@ public sealed class DagChildrenTests() : ClusterTest(0, "--Scheduler:JobTokenKey
     }
 
     [Fact]
+    public async Task A_parent_waiting_for_its_children_is_killed_at_once()
+    {
+        var parent = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromShell(Submit("sleep 30"))], WaitForChildren = true, MaxAttempts = 1 });
+        await Cluster.Eventually(async () => (await Cluster.JobAsync(parent)).AwaitingChildren, 30, "the parent to wait for its children");
+        using var kill = await Cluster.Client.PostAsync($"/scheduler/jobs/{parent}/kill", null);
+        Assert.Equal(System.Net.HttpStatusCode.OK, kill.StatusCode);
+        var status = await Cluster.StatusAsync(parent);
+        Assert.Equal((JobState.Stopped, JobStatus.Error, StopReason.Killed), (status.State, status.Status, status.Reason));
+        var child = Assert.Single((await Cluster.JobAsync(parent)).Children);
+        Assert.NotEqual(JobState.Stopped, (await Cluster.StatusAsync(child)).State); // without ?descendants=true the child runs on
+        using var killChild = await Cluster.Client.PostAsync($"/scheduler/jobs/{child}/kill", null);
+        await Cluster.WaitStoppedAsync(child);
+    }
+
+    [Fact]
     public async Task Drover_wait_in_a_job_exits_0_when_its_jobs_ended_good_and_1_otherwise()
     {
         var cli = Path.Combine(AppContext.BaseDirectory, "drover.dll");

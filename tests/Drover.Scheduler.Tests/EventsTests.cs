@@ -18,6 +18,8 @@ public sealed class EventsTests() : ClusterTest(0, "--Scheduler:EventHeartbeat=0
     {
         public int Comments { get; private set; }
 
+        public string? LastData { get; private set; }
+
         public async Task<(long Id, JobEvent Event)?> NextAsync(CancellationToken cancellationToken)
         {
             long? id = null;
@@ -29,7 +31,7 @@ public sealed class EventsTests() : ClusterTest(0, "--Scheduler:EventHeartbeat=0
                 else if (line.StartsWith("id: ", StringComparison.Ordinal))
                     id = long.Parse(line[4..], System.Globalization.CultureInfo.InvariantCulture);
                 else if (line.StartsWith("data: ", StringComparison.Ordinal))
-                    data = line[6..];
+                    LastData = data = line[6..];
                 else if (line.Length == 0 && id is { } seq && data is not null)
                     return (seq, JsonSerializer.Deserialize<JobEvent>(data, DroverJson.Options)!);
             }
@@ -101,6 +103,23 @@ public sealed class EventsTests() : ClusterTest(0, "--Scheduler:EventHeartbeat=0
             var states = seen.Where(e => e.Event.JobId == id).Select(e => e.Event.State).ToList();
             Assert.Equal([JobState.Queued, JobState.Placed], states.Take(2));
             Assert.Equal(JobState.Stopped, states[^1]);
+        }
+    }
+
+    [Fact]
+    public async Task An_unfiltered_stream_carries_node_changes()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (response, reader) = await OpenAsync("");
+        using (response)
+        using (reader)
+        {
+            using (var drain = await Cluster.Client.PostAsync("/scheduler/nodes/n1/drain", null))
+                Assert.Equal(HttpStatusCode.OK, drain.StatusCode);
+            var next = await reader.NextAsync(timeout.Token);
+            Assert.Equal(("node", "n1"), (next!.Value.Event.Kind, next.Value.Event.Node));
+            var node = JsonSerializer.Deserialize<NodeEvent>(reader.LastData!, DroverJson.Options)!;
+            Assert.Equal(("n1", "drained", next.Value.Id), (node.Node, node.Change, node.Seq));
         }
     }
 

@@ -10,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace Drover.Scheduler.Events;
 
 /// <summary>
-/// <c>GET /scheduler/events</c>: server-sent events of job changes. Each event's <c>id:</c> is its sequence number in
+/// <c>GET /scheduler/events</c>: server-sent events of job changes (<c>event: job</c>) and node changes (<c>event: node</c>:
+/// registered or its info changed, drained, undrained; not filtered by job or root). Each event's <c>id:</c> is its sequence number in
 /// the store's event log, so a client that reconnects with <c>Last-Event-ID</c> (or <c>?last_event_id=</c>) gets what
 /// it missed and then the live stream. Without one, a stream filtered by <c>?job=</c> or <c>?root=</c> starts with
 /// what the log still holds of that job or DAG; an unfiltered one starts with what happens next.
@@ -65,7 +66,9 @@ internal static class EventsApi
                     {
                         text.Append("id: ").Append(row.Seq.ToString(CultureInfo.InvariantCulture)).Append('\n')
                             .Append("event: ").Append(row.Kind).Append('\n')
-                            .Append("data: ").Append(JsonSerializer.Serialize(ToEvent(row), DroverJson.Options)).Append("\n\n");
+                            .Append("data: ").Append(row.Kind == "node"
+                                ? JsonSerializer.Serialize(new NodeEvent { Seq = row.Seq, At = Wire.Time(row.At), Node = row.Node ?? "", Change = row.State ?? "" }, DroverJson.Options)
+                                : JsonSerializer.Serialize(ToEvent(row), DroverJson.Options)).Append("\n\n");
                         last = row.Seq;
                     }
                     await response.WriteAsync(text.ToString(), cancellationToken);

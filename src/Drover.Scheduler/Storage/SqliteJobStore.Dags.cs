@@ -225,6 +225,9 @@ internal sealed partial class SqliteJobStore
             SELECT @now, 'job', id, COALESCE(root, id), parent, state, status, reason, node FROM jobs WHERE id = @jobId
             """, new { jobId, now }, t);
 
+    private static Task<int> AppendNodeEventAsync(SqliteConnection c, DbTransaction t, string node, string change, long now) =>
+        c.ExecuteAsync("INSERT INTO events (at, kind, state, node) VALUES (@now, 'node', @change, @node)", new { now, change, node }, t);
+
     /// <summary>After the commit: wake the event streams, the placement loop when jobs became placeable, delete files of jobs that will never run.</summary>
     private void Published(Settlement settle)
     {

@@ -404,21 +404,32 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     {
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await connection.ExecuteAsync(
             """
             INSERT INTO nodes (name, uri, source, info, drained, updated_at)
             VALUES (@Name, @Uri, @Source, @Info, @Drained, @UpdatedAt)
             ON CONFLICT (name) DO UPDATE SET uri = excluded.uri, source = excluded.source, info = excluded.info, updated_at = excluded.updated_at
-            """, node);
+            """, node, transaction);
+        await AppendNodeEventAsync(connection, transaction, node.Name, "registered", node.UpdatedAt);
+        await transaction.CommitAsync(cancellationToken);
+        _feed.Published();
     }
 
     public async Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken)
     {
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
-        return await connection.ExecuteAsync(
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var changed = await connection.ExecuteAsync(
             "UPDATE nodes SET drained = @drained, updated_at = @now WHERE name = @name",
-            new { name, drained = drained ? 1 : 0, now }) == 1;
+            new { name, drained = drained ? 1 : 0, now }, transaction) == 1;
+        if (changed)
+            await AppendNodeEventAsync(connection, transaction, name, drained ? "drained" : "undrained", now);
+        await transaction.CommitAsync(cancellationToken);
+        if (changed)
+            _feed.Published();
+        return changed;
     }
 
     private static async Task<bool> InSavepointAsync(DbConnection connection, DbTransaction transaction, Func<Task<bool>> work)
