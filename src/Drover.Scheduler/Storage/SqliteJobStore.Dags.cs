@@ -200,9 +200,8 @@ internal sealed partial class SqliteJobStore
     }
 
     /// <summary>A kill of a job that only waits for its children: nothing runs on a node, so it stops here.</summary>
-    private static async Task<Settlement?> StopAwaitingAsync(SqliteConnection c, DbTransaction t, long id, string reason)
+    private static async Task<Settlement?> StopAwaitingAsync(SqliteConnection c, DbTransaction t, long id, string reason, long now)
     {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var stopped = await c.ExecuteAsync(
             """
             UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason, awaiting_children = 0,

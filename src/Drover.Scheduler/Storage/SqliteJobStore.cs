@@ -17,6 +17,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private readonly EventFeed _feed;
     private readonly PlacementSignal _placement;
     private readonly ILogger<SqliteJobStore> _logger;
+    private readonly TimeProvider _time;
 
     // SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy handler, which sleeps
     // in steps of up to 100 ms) keeps the hot path's latency to the time the writes take.
@@ -24,8 +25,9 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
 
     static SqliteJobStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    public SqliteJobStore(IOptions<SchedulerOptions> options, EventFeed feed, PlacementSignal placement, ILogger<SqliteJobStore> logger)
+    public SqliteJobStore(IOptions<SchedulerOptions> options, EventFeed feed, PlacementSignal placement, TimeProvider time, ILogger<SqliteJobStore> logger)
     {
+        _time = time;
         _feed = feed;
         _placement = placement;
         _logger = logger;
@@ -366,7 +368,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (await StopAwaitingAsync(connection, transaction, jobId, reason) is { } settled)
+        if (await StopAwaitingAsync(connection, transaction, jobId, reason, _time.GetUtcNow().ToUnixTimeMilliseconds()) is { } settled)
         {
             await transaction.CommitAsync(cancellationToken);
             Published(settled);
