@@ -351,3 +351,34 @@ public sealed class DagMigrationTests
         }
     }
 }
+
+/// <summary>A DAG of 10,000 jobs: stored in one request, walked in one read, failed along its whole length in one transaction.</summary>
+public sealed class DagScaleTests() : ClusterTest(0)
+{
+    [Fact]
+    public async Task A_chain_of_10000_jobs_is_walked_and_a_failure_spreads_down_all_of_it()
+    {
+        const int Length = 10_000;
+        var json = new StringBuilder("{\"jobs\": {");
+        for (var i = 0; i < Length; i++)
+            json.Append(i == 0 ? "" : ",").Append($"\"j{i}\": {{\"commands\": [{{\"exec\": [\"true\"]}}]")
+                .Append(i == 0 ? "}" : $", \"depends_on\": [\"j{i - 1}\"]}}");
+        json.Append("}}");
+        using var response = await Cluster.PostJsonAsync("/scheduler/dags/new", json.ToString());
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var answer = (await response.Content.ReadFromJsonAsync<DagAnswer>(DroverJson.Options))!;
+        Assert.Equal([answer.Jobs["j0"]], (await Cluster.QueueEntryAsync(answer.Jobs["j1"])).WaitingOn);
+
+        var dag = await DagTests.DagAsync(Cluster, answer.Jobs["j5000"]);
+        Assert.Equal((answer.Jobs["j0"], Length, Length - 1, JobState.Running), (dag.Root, dag.Jobs.Count, dag.Edges.Count, dag.State));
+
+        // No node exists: j0 waits in the queue. Removing it fails every job after it, in one transaction.
+        using var remove = await Cluster.Client.DeleteAsync($"/scheduler/queue/{answer.Jobs["j0"]}");
+        Assert.Equal(HttpStatusCode.OK, remove.StatusCode);
+        var last = await Cluster.StatusAsync(answer.Jobs[$"j{Length - 1}"]);
+        Assert.Equal((JobState.Stopped, StopReason.DependencyFailed), (last.State, last.Reason));
+        dag = await DagTests.DagAsync(Cluster, answer.Jobs["j0"]);
+        Assert.Equal((JobState.Stopped, JobStatus.Error), (dag.State, dag.Status));
+        Assert.Equal(Length - 1, dag.Jobs.Count(j => j.Reason == StopReason.DependencyFailed));
+    }
+}
