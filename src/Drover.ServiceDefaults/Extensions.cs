@@ -34,7 +34,7 @@ public static class Extensions
 
         builder.Services.Configure<JsonOptions>(o => DroverJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(o => o.AddOperationTransformer(RequestExamples.AddToOperationAsync));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHealthChecks();
         return builder;

@@ -14,6 +14,9 @@ internal static class JobsApi
     private const int MaxMessageLength = 4096;
     private const int MaxMessageBodySize = 64 * 1024;
 
+    /// <summary>The seed's example job, shown in the OpenAPI document.</summary>
+    private const string SeedJob = """{"commands": [{"exec": ["curl", "https://www.google.com/"]}], "environment": {}, "request_id": "123456789"}""";
+
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
         // The seed spells the same calls /processor/job/...: the same code answers both, and only the plural
@@ -28,12 +31,29 @@ internal static class JobsApi
         // No .Accepts(): it would make routing answer other content types with a bare 415 that names no field.
         group.MapPost("/new", JobSubmission.SubmitAsync)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests);
-        group.MapGet("/status", ListStatus);
-        group.MapGet("/{request_id}/status", GetStatus);
-        group.MapPost("/{request_id}/status", PostMessageAsync);
-        group.MapGet("/{request_id}/log", JobLog.Get);
-        group.MapPost("/{request_id}/kill", KillAsync);
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .WithSummary("Submit a job")
+            .WithDescription("Records the job on disk, then starts it: 201 with its status, or 200 with the job already recorded under the same request_id. "
+                + "Send JSON, or multipart/form-data with the JSON in a part named 'spec' and files for the work directory; "
+                + "400 names the bad field, 413 the body is too large, 415 another content type, 429 (with Retry-After) every slot is busy.")
+            .WithRequestExample("application/json", SeedJob, typeof(NodeJobRequest));
+        group.MapGet("/status", ListStatus)
+            .WithSummary("List the jobs' statuses")
+            .WithDescription("Every job of this node, or with ?request_id=a&request_id=b (or a,b) only those it knows: the scheduler's batched poll.");
+        group.MapGet("/{request_id}/status", GetStatus)
+            .WithSummary("Get a job's status")
+            .WithDescription("The job's state (queued, running, stopped), status (unknown, good, error), exit code, stop reason and last message; 404 when this node has no such job.");
+        group.MapPost("/{request_id}/status", PostMessageAsync)
+            .WithSummary("Post a progress message")
+            .WithDescription("A running job records a message, {\"message\": \"...\"} or a text/plain body of at most 4096 characters, shown in its status; "
+                + "400 names the bad field, 404 no such job, 413 the body is over 64 KiB.");
+        group.MapGet("/{request_id}/log", JobLog.Get)
+            .WithSummary("Read a job's log")
+            .WithDescription("The job's output as text/plain from byte ?offset= (default 0); with ?follow=true it streams new output until the job stops. "
+                + "400 for a bad offset or follow, 404 no such job.");
+        group.MapPost("/{request_id}/kill", KillAsync)
+            .WithSummary("Kill a job")
+            .WithDescription("Stops the job's processes and answers 200 with its status once it has stopped (at once when it already had); 404 no such job.");
         return group;
     }
 

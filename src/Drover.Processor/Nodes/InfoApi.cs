@@ -8,7 +8,9 @@ internal static class InfoApi
     public static RouteGroupBuilder MapInfoApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/processor").WithTags("Node");
-        group.MapGet("/info", GetInfo);
+        group.MapGet("/info", GetInfo)
+            .WithSummary("Describe this node")
+            .WithDescription("The node's name, address, IPv4 addresses, hostname, labels, slots, running jobs and the protocol features it supports.");
         return group;
     }
 
