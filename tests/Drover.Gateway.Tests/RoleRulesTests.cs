@@ -41,6 +41,8 @@ public sealed class RoleRulesTests
     [InlineData("job", "POST", "/scheduler/dags/new", true)]
     [InlineData("job", "GET", "/scheduler/jobs", true)]
     [InlineData("job", "GET", "/scheduler/jobs/7/status", true)]
+    [InlineData("job", "GET", "/scheduler/events", true)]
+    [InlineData("job", "GET", "/scheduler/eventsX", false)]
     [InlineData("job", "GET", "/scheduler/jobsX", false)]
     [InlineData("job", "POST", "/scheduler/jobs/7/kill", false)]
     [InlineData("job", "GET", "/scheduler/nodes", false)]

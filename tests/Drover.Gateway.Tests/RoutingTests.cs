@@ -94,10 +94,10 @@ public sealed class RoutingTests(Trio trio)
     }
 
     [Theory]
-    // GET /scheduler/jobs/{id}/dag and GET /scheduler/events come with DAGs (issue 5); list them here when they land.
     [InlineData("/openapi/scheduler.json",
         "/scheduler/jobs/new", "/scheduler/jobs", "/scheduler/jobs/{id}", "/scheduler/jobs/{id}/status",
         "/scheduler/jobs/{id}/update", "/scheduler/jobs/{id}/kill", "/scheduler/jobs/{id}/log",
+        "/scheduler/jobs/{id}/dag", "/scheduler/events", "/scheduler/dags/new", "/scheduler/jobs/{id}/retry",
         "/scheduler/queue", "/scheduler/queue/{id}", "/scheduler/nodes", "/scheduler/nodes/available")]
     [InlineData("/openapi/processor.json",
         "/processor/jobs/new", "/processor/jobs/status", "/processor/jobs/{request_id}/status",

@@ -14,7 +14,7 @@ public static class GatewayRoles
     public const string Submit = "submit";
     public const string Admin = "admin";
 
-    /// <summary>A running job's token: it may submit jobs and read jobs, nothing else.</summary>
+    /// <summary>A running job's token: it may submit jobs and read jobs (and their events), nothing else.</summary>
     public const string Job = "job";
 
     public const string AccessPolicy = "gateway-access";
@@ -36,7 +36,9 @@ public static class GatewayRoles
         Admin => true,
         Submit => IsRead(method) && Under(path, "/scheduler") || HttpMethods.IsPost(method) && (IsSubmission(path) || IsJobAction(path)),
         Read => IsRead(method) && Under(path, "/scheduler"),
-        Job => HttpMethods.IsPost(method) && IsSubmission(path) || IsRead(method) && Under(path, "/scheduler/jobs"),
+        // A job may also follow the event stream, to wait on the jobs it started as they end.
+        Job => HttpMethods.IsPost(method) && IsSubmission(path)
+            || IsRead(method) && (Under(path, "/scheduler/jobs") || Is(path, "/scheduler/events")),
         _ => false,
     };
 
