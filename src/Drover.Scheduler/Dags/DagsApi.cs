@@ -4,6 +4,7 @@ using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Storage;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -15,6 +16,16 @@ namespace Drover.Scheduler.Dags;
 /// </summary>
 internal static class DagsApi
 {
+    /// <summary>A small diamond for the OpenAPI document: two jobs after the first, and a last one after both.</summary>
+    private const string DiamondExample = """
+        {"jobs": {
+          "fetch": {"commands": [{"exec": ["echo", "fetch"]}]},
+          "left": {"commands": [{"exec": ["echo", "left"]}], "depends_on": ["fetch"]},
+          "right": {"commands": [{"exec": ["echo", "right"]}], "depends_on": ["fetch"]},
+          "join": {"commands": [{"exec": ["echo", "join"]}], "depends_on": ["left", "right"]}
+        }}
+        """;
+
     public static IEndpointRouteBuilder MapDagsApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/scheduler/dags").WithTags("DAGs")
@@ -23,10 +34,18 @@ internal static class DagsApi
             .Produces<DagAnswer>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .DisableAntiforgery();
+            .DisableAntiforgery()
+            .WithSummary("Submit a DAG")
+            .WithDescription("Named jobs whose depends_on name each other or existing job ids (as afterok, afternotok or afterany), stored all or none: "
+                + "202 with each job's id and the DAG's href. 400 names the bad field (an unknown name, a cycle), 413 over the size or job and edge limits, 415 not JSON.")
+            .WithRequestExample("application/json", DiamondExample);
         var jobs = routes.MapGroup("/scheduler/jobs").WithTags("DAGs");
-        jobs.MapGet("/{id:long}/dag", GetAsync);
-        jobs.MapPost("/{id:long}/retry", RetryAsync);
+        jobs.MapGet("/{id:long}/dag", GetAsync)
+            .WithSummary("Walk a job's DAG")
+            .WithDescription("Every job connected to the job's root ancestor by child and dependency edges, the edges, and the DAG's overall state and status; 404 when there is no such job.");
+        jobs.MapPost("/{id:long}/retry", RetryAsync)
+            .WithSummary("Retry a failed job")
+            .WithDescription("Queues the failed job again with the dependents that stopped only because of it; 200 lists them, 409 when the job cannot be retried, 404 when there is no such job.");
         return routes;
     }
 

@@ -23,7 +23,10 @@ internal static class EventsApi
     public static RouteGroupBuilder MapEventsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/scheduler/events").WithTags("Events");
-        group.MapGet("/", StreamAsync).Produces<JobEvent>(contentType: "text/event-stream").ProducesValidationProblem();
+        group.MapGet("/", StreamAsync).Produces<JobEvent>(contentType: "text/event-stream").ProducesValidationProblem()
+            .WithSummary("Stream events")
+            .WithDescription("Server-sent events of job changes (event: job) and node changes (event: node); ?job= or ?root= narrows it to a job or a DAG, "
+                + "and Last-Event-ID (or ?last_event_id=) resumes after that event. 400 for a bad event id.");
         return group;
     }
 

@@ -7,6 +7,7 @@ using Drover.Scheduler.Dags;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -24,13 +25,34 @@ internal static class JobsApi
             .Produces<SubmitAnswer>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .DisableAntiforgery();
-        group.MapGet("/", ListAsync).Produces<JobPage>(contentType: "application/json").Produces<string>(contentType: "text/plain");
-        group.MapGet("/{id:long}", GetAsync);
-        group.MapGet("/{id:long}/status", GetStatusAsync);
-        group.MapPost("/{id:long}/update", UpdateAsync);
-        group.MapPost("/{id:long}/kill", KillAsync);
-        group.MapGet("/{id:long}/log", LogAsync).Produces<string>(contentType: "text/plain").ProducesProblem(StatusCodes.Status404NotFound);
+            .DisableAntiforgery()
+            .WithSummary("Submit a job")
+            .WithDescription("Stores the job and queues it: 202 with its job_id, request_id and href (the same answer again for a request_id already used). "
+                + "Send JSON, form fields (command, shell, env, timeout, max_attempts, label, node, priority, request_id, depends_on, parent, wait_for_children) "
+                + "or multipart/form-data with files; 400 names the bad field, 413 the body is too large, 415 another content type.")
+            .WithRequestExample("application/json", """{"commands": [{"command": ["curl", "https://www.google.com/"]}]}""")
+            .WithRequestExample("application/x-www-form-urlencoded", """{"command": "curl \"https://www.google.com/\""}""");
+        group.MapGet("/", ListAsync).Produces<JobPage>(contentType: "application/json").Produces<string>(contentType: "text/plain")
+            .WithSummary("List jobs")
+            .WithDescription("Jobs by id, filtered by ?state=, ?status=, ?node= and ?parent=, paged by ?after= (a job id) and ?limit= (1-10000, default 1000) "
+                + "with the next page's link in next; with Accept: text/plain only the ids, one a line. 400 names a bad filter.");
+        group.MapGet("/{id:long}", GetAsync)
+            .WithSummary("Get a job")
+            .WithDescription("The job's whole record: its spec, state and status, attempts, children, dependencies and dependents; 404 when there is no such job.");
+        group.MapGet("/{id:long}/status", GetStatusAsync)
+            .WithSummary("Get a job's status")
+            .WithDescription("The job's state, status, reason, node, times, exit code, attempts and last message, without its spec; 404 when there is no such job.");
+        group.MapPost("/{id:long}/update", UpdateAsync)
+            .WithSummary("Refresh a job's status from its node")
+            .WithDescription("Asks the job's node now rather than at the next poll (when the job is placed or running), then answers 200 with its status; 404 when there is no such job.");
+        group.MapPost("/{id:long}/kill", KillAsync)
+            .WithSummary("Kill a job")
+            .WithDescription("Stops the job wherever it is, queued or on a node: 200 once it has stopped, 202 when the stop is recorded and will reach the node later. "
+                + "With ?descendants=true its children and dependents are killed first. 404 when there is no such job.");
+        group.MapGet("/{id:long}/log", LogAsync).Produces<string>(contentType: "text/plain").ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Read a job's log")
+            .WithDescription("The output of the job's latest attempt, from its node, from byte ?offset= (default 0); empty before it has run. "
+                + "With ?follow=true it waits for the job to start and streams its output until it stops. 400 for a bad offset, 404 no such job, 502 the node cannot be reached.");
         return group;
     }
 

@@ -11,13 +11,27 @@ internal static class NodesApi
     public static RouteGroupBuilder MapNodesApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/scheduler/nodes").WithTags("Nodes");
-        group.MapGet("/", ListAsync);
-        group.MapGet("/available", AvailableAsync);
-        group.MapGet("/{name}", GetAsync);
-        group.MapPost("/{name}/drain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, true, nodes, store, time, ct));
-        group.MapPost("/{name}/undrain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, false, nodes, store, time, ct));
-        routes.MapPost(NodeRoutes.Heartbeat, HeartbeatAsync).WithTags("Nodes");
-        routes.MapPost(NodeRoutes.PushJobs, PushAsync).WithTags("Nodes");
+        group.MapGet("/", ListAsync)
+            .WithSummary("List nodes")
+            .WithDescription("Every known node with its health, drained flag, slots and running jobs, labels, features and last error.");
+        group.MapGet("/available", AvailableAsync)
+            .WithSummary("List the nodes available now")
+            .WithDescription("Nodes a job can go to now: up, not drained, not backing off, with a free slot; ?label=key=value (repeated) and ?node= narrow it. 400 for a label that is not key=value.");
+        group.MapGet("/{name}", GetAsync)
+            .WithSummary("Get a node")
+            .WithDescription("One node as in the list; 404 when there is no such node.");
+        group.MapPost("/{name}/drain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, true, nodes, store, time, ct))
+            .WithSummary("Drain a node")
+            .WithDescription("No new jobs are placed on the node; those it runs carry on. 200 with the node, 404 when there is no such node.");
+        group.MapPost("/{name}/undrain", (string name, NodeRegistry nodes, IJobStore store, TimeProvider time, CancellationToken ct) => SetDrainedAsync(name, false, nodes, store, time, ct))
+            .WithSummary("Undrain a node")
+            .WithDescription("The node takes new jobs again. 200 with the node, 404 when there is no such node.");
+        routes.MapPost(NodeRoutes.Heartbeat, HeartbeatAsync).WithTags("Nodes")
+            .WithSummary("Node heartbeat (node protocol)")
+            .WithDescription("A Processor registers itself, or says it is still up, with its info (name, uri, slots, labels, features). 400 names a bad name or uri.");
+        routes.MapPost(NodeRoutes.PushJobs, PushAsync).WithTags("Nodes")
+            .WithSummary("Push job changes (node protocol)")
+            .WithDescription("A node sends the statuses of its jobs that changed, so the scheduler need not wait for its next poll; 404 for a node it does not know.");
         return group;
     }
 

@@ -13,9 +13,15 @@ internal static class QueueApi
     public static RouteGroupBuilder MapQueueApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/scheduler/queue").WithTags("Queue");
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{id:long}", GetAsync);
-        group.MapDelete("/{id:long}", RemoveAsync);
+        group.MapGet("/", ListAsync)
+            .WithSummary("List the queue")
+            .WithDescription("A page of the jobs not yet placed, highest priority first, each with why it waits; ?after= (a job id) and ?limit= (1-10000, default 1000) page it.");
+        group.MapGet("/{id:long}", GetAsync)
+            .WithSummary("Why a job waits")
+            .WithDescription("Whether the job is still queued and why (the jobs it depends on, or what placement last said); for a job that left, where it went. 404 when there is no such job.");
+        group.MapDelete("/{id:long}", RemoveAsync)
+            .WithSummary("Remove a job from the queue")
+            .WithDescription("Cancels a queued job (stopped, reason cancelled) and deletes its uploaded files; 409 when it has already left the queue (kill it instead), 404 when there is no such job.");
         return group;
     }
 
