@@ -15,6 +15,7 @@ internal static class Scenarios
         new("e2e", JobScenarios.EndToEndAsync),
         new("memory_after_e2e", c => MemoryScenario.RunAsync(c, "after_e2e")),
         new("latency", JobScenarios.LatencyAsync),
+        new("dag", DagScenarios.RunAsync),
         new("queries", JobScenarios.QueriesAsync),
     ];
 }
