@@ -4,6 +4,7 @@ namespace Drover.Bench;
 
 internal sealed record BenchOptions(
     bool Quick,
+    double Scale,
     string? GatewayUrl,
     string? SchedulerUrl,
     int Processors,
@@ -11,8 +12,11 @@ internal sealed record BenchOptions(
     IReadOnlySet<string> Only,
     string OutputFile)
 {
-    /// <summary>Scales a count down for <c>--quick</c>, which checks that every scenario runs, not its figures.</summary>
-    public int Size(int full, int quick) => Quick ? quick : full;
+    /// <summary>
+    /// A count: <paramref name="quick"/> for <c>--quick</c> (which checks that every scenario runs, not its figures),
+    /// else the full count times <c>--scale</c> (for machines where the full runs would take too long).
+    /// </summary>
+    public int Size(int full, int quick) => Quick ? quick : Math.Max(quick, (int)(full * Scale));
 
     public static BenchOptions Parse(string[] args)
     {
@@ -25,6 +29,7 @@ internal sealed record BenchOptions(
 
         return new BenchOptions(
             Quick: args.Contains("--quick"),
+            Scale: Value("--scale") is { } scale ? double.Parse(scale, CultureInfo.InvariantCulture) : 1.0,
             GatewayUrl: Value("--url"),
             SchedulerUrl: Value("--scheduler-url"),
             Processors: Number("--processors", 2),

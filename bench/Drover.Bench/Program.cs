@@ -2,7 +2,7 @@ using Drover.Bench;
 
 // drover-bench: measures Drover as a user feels it and prints every figure as name=value (and as JSON).
 //   dotnet run -c Release --project bench/Drover.Bench -- [--quick] [--url http://gateway] [--scheduler-url http://scheduler]
-//                                                       [--processors K] [--only a,b] [--out file.json]
+//                                                       [--processors K] [--slots N] [--scale F] [--only a,b] [--out file.json]
 var options = BenchOptions.Parse(args);
 var report = new Report();
 await using var system = options.GatewayUrl is null ? await LocalSystem.StartAsync(options) : null;
