@@ -16,9 +16,6 @@ internal static partial class ProcessGroups
             _ = Kill(-processGroup, signal);
     }
 
-    /// <summary>Whether any process of the group still lives (signal 0 only checks).</summary>
-    public static bool GroupExists(int processGroup) => processGroup > 1 && Kill(-processGroup, 0) == 0;
-
     /// <summary>
     /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which together with the pid
     /// names one process for good: a pid reused by another process has another start time. Null when it is gone or a zombie.
