@@ -16,18 +16,21 @@ internal static class RateLimits
         {
             o.AddPolicy(PerCaller, context =>
             {
-                var partition = ApiKeyAuthenticationHandler.PartitionOf(context);
                 var keys = context.RequestServices.GetRequiredService<ApiKeyRing>();
-                var (perSecond, burst) = partition.StartsWith("key:", StringComparison.Ordinal)
-                    ? keys.LimitsFor(partition["key:".Length..])
-                    : (keys.Defaults.PermitsPerSecond, keys.Defaults.Burst);
-                return RateLimitPartition.GetTokenBucketLimiter(partition, _ => new TokenBucketRateLimiterOptions
+                // The key's limits are looked up only when its bucket is made (once per caller), not on every request.
+                return RateLimitPartition.GetTokenBucketLimiter(ApiKeyAuthenticationHandler.PartitionOf(context), partition =>
                 {
-                    TokenLimit = burst,
-                    TokensPerPeriod = perSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
+                    var (perSecond, burst) = partition.StartsWith("key:", StringComparison.Ordinal)
+                        ? keys.LimitsFor(partition["key:".Length..])
+                        : (keys.Defaults.PermitsPerSecond, keys.Defaults.Burst);
+                    return new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = burst,
+                        TokensPerPeriod = perSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    };
                 });
             });
             o.OnRejected = async (rejected, cancellationToken) =>
