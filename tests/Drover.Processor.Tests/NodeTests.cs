@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Drover.Contracts;
 using Microsoft.Extensions.Options;
 
@@ -111,16 +110,5 @@ public sealed class NodeTests
         {
             ProcessorHost.DeleteDirectory(state);
         }
-    }
-
-    [Fact]
-    public async Task The_openapi_document_describes_the_node_protocol()
-    {
-        await using var host = await ProcessorHost.StartAsync();
-        using var document = JsonDocument.Parse(await host.Client.GetStringAsync("/openapi/v1.json"));
-        var paths = document.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Contains("/processor/jobs/new", paths);
-        Assert.Contains("/processor/jobs/{request_id}/log", paths);
-        Assert.Contains("/processor/info", paths);
     }
 }

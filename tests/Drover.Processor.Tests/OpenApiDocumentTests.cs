@@ -17,6 +17,7 @@ public sealed class OpenApiDocumentTests
 
         var operations = Operations(document).ToList();
         Assert.Contains(operations, o => o.Key == "post /processor/jobs/new");
+        Assert.Contains(operations, o => o.Key == "get /processor/jobs/{request_id}/log");
         Assert.Contains(operations, o => o.Key == "get /processor/info");
         // The singular spelling answers too, but is left out of the document so that each call shows once.
         Assert.DoesNotContain(operations, o => o.Key.Contains("/processor/job/", StringComparison.Ordinal));
