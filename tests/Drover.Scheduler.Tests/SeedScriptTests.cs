@@ -48,6 +48,8 @@ public sealed class SeedScriptTests() : ClusterTest(processors: 2)
         // POST /scheduler/jobs/N/update asks the node and answers the status.
         using var update = await Cluster.Client.PostAsync($"/scheduler/jobs/{answer.JobId}/update", null);
         Assert.Equal(HttpStatusCode.OK, update.StatusCode);
+        var updated = (await update.Content.ReadFromJsonAsync<JobStatusView>(DroverJson.Options))!;
+        Assert.Equal(answer.JobId, updated.JobId);
 
         // The user asks for the status: stopped, good, on a node, with created_at.
         foreach (var id in new[] { answer.JobId, second })
