@@ -43,6 +43,7 @@ internal sealed partial class PlacementService(
         var claims = new List<Claim>();
         var reasons = new List<(long, string?)>();
         var jobs = new List<JobRow>();
+        var specs = new Dictionary<long, JobSpec>();
         // Page on while whole pages find no node, so that jobs no node takes do not block those behind them;
         // but not when no node has room at all: then nothing further down could be placed either.
         for (var offset = 0; claims.Count == 0; offset += BatchSize)
@@ -66,6 +67,7 @@ internal sealed partial class PlacementService(
                     continue;
                 }
                 load[best.Name] = Load(load, best.Name) + 1;
+                specs[job.Id] = spec;
                 claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
             }
             if (page.Count < BatchSize || !snapshot.Any(n => n.Usable(now) && HasRoom(n, load)))
@@ -81,7 +83,7 @@ internal sealed partial class PlacementService(
         {
             var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
             var byId = jobs.ToDictionary(j => j.Id);
-            var attempts = won.Select(c => ToAttempt(byId[c.JobId], c, now)).ToList();
+            var attempts = won.Select(c => ToAttempt(byId[c.JobId], specs[c.JobId], c, now)).ToList();
             await starter.StartAllAsync(attempts, cancellationToken);
             return won.Count > 0;
         }
@@ -130,7 +132,7 @@ internal sealed partial class PlacementService(
         return "every node that fits is busy (all slots taken)";
     }
 
-    private static ActiveAttempt ToAttempt(JobRow job, Claim claim, DateTimeOffset now) => new()
+    private static ActiveAttempt ToAttempt(JobRow job, JobSpec spec, Claim claim, DateTimeOffset now) => new()
     {
         JobId = job.Id,
         Number = claim.Number,
@@ -144,6 +146,7 @@ internal sealed partial class PlacementService(
         Failures = job.Failures,
         TimeoutMs = job.TimeoutMs,
         Spec = job.Spec,
+        ParsedSpec = spec,
         FilesDir = job.FilesDir,
     };
 

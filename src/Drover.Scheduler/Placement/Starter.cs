@@ -45,7 +45,7 @@ internal sealed partial class Starter(
         var node = nodes.Find(attempt.Node);
         if (node is null)
             return new StartResult(StartOutcome.NotDelivered, Detail: $"node {attempt.Node} is not known");
-        var spec = Wire.Spec(attempt.Spec);
+        var spec = attempt.ParsedSpec ?? Wire.Spec(attempt.Spec);
         var environment = new Dictionary<string, string>(spec.Environment, StringComparer.Ordinal)
         {
             ["DROVER_JOB_ID"] = attempt.JobId.ToString(CultureInfo.InvariantCulture),

@@ -1,3 +1,5 @@
+using Drover.Contracts;
+
 namespace Drover.Scheduler.Storage;
 
 /// <summary>
@@ -198,6 +200,9 @@ internal sealed class ActiveAttempt
     public long? TimeoutMs { get; set; }
     public string Spec { get; set; } = "";
     public string? FilesDir { get; set; }
+
+    /// <summary><see cref="Spec"/> already read by the placement pass, so that sending the start does not parse it again (not a column).</summary>
+    public JobSpec? ParsedSpec { get; set; }
 }
 
 internal sealed class NodeRow
