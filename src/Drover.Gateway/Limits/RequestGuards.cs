@@ -59,6 +59,9 @@ internal static class RequestGuards
         }
         if (path.Contains('\\', StringComparison.Ordinal))
             return "contains a backslash";
+        // The common case, checked without splitting: no escape to decode and no segment that starts with a dot.
+        if (!path.Contains('%', StringComparison.Ordinal) && !path.Contains("/.", StringComparison.Ordinal))
+            return null;
         foreach (var segment in path.Split('/'))
         {
             if (segment.Length == 0)
