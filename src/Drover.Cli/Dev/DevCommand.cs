@@ -62,9 +62,9 @@ internal static class DevCommand
         if (s.Slots is { } n)
             processorArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={n}"));
 
-        var services = new (string Name, Func<WebApplication> Create)[]
+        var services = new Func<WebApplication>[]
         {
-            ("scheduler", () => SchedulerApp.Create(
+            () => SchedulerApp.Create(
             [
                 "--urls", schedulerUrl,
                 $"--Scheduler:Database={Path.Combine(data, "scheduler.db")}",
@@ -73,9 +73,9 @@ internal static class DevCommand
                 $"--Scheduler:NodeToken={processorToken}",
                 $"--Scheduler:JobTokenKey={jobTokenKey}",
                 $"--Scheduler:PublicUrl={gatewayUrl}",
-            ])),
-            ("processor", () => ProcessorApp.Create([.. processorArgs])),
-            ("gateway", () => GatewayApp.Create(
+            ]),
+            () => ProcessorApp.Create([.. processorArgs]),
+            () => GatewayApp.Create(
             [
                 "--urls", gatewayUrl,
                 $"--Gateway:SchedulerUrls:0={schedulerUrl}",
@@ -84,13 +84,13 @@ internal static class DevCommand
                 $"--Gateway:ProcessorToken={processorToken}",
                 $"--Gateway:NodeToken={processorToken}",
                 $"--Gateway:JobTokenKey={jobTokenKey}",
-            ])),
+            ]),
         };
 
         // One after the other, the scheduler first, so the Processor's first heartbeat and the gateway's first health
         // probe (which begins as soon as the gateway is built) find it listening.
         var apps = new List<WebApplication>();
-        foreach (var (_, create) in services)
+        foreach (var create in services)
         {
             var app = create();
             apps.Add(app);
