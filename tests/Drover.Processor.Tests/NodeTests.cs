@@ -75,7 +75,7 @@ public sealed class NodeTests
     }
 
     [Fact]
-    public void It_refuses_to_listen_beyond_loopback_without_a_token()
+    public async Task It_refuses_to_listen_beyond_loopback_without_a_token()
     {
         var state = ProcessorHost.NewStateDirectory();
         try
@@ -83,8 +83,8 @@ public sealed class NodeTests
             var error = Assert.Throws<InvalidOperationException>(() => ProcessorApp.Create(["--urls", "http://0.0.0.0:0", "--Processor:StateDirectory", state]));
             Assert.Contains("token", error.Message, StringComparison.Ordinal);
 
-            // With a token it may.
-            var app = ProcessorApp.Create(["--urls", "http://0.0.0.0:0", "--Processor:StateDirectory", state, "--Processor:Token", "t"]);
+            // With a token it may (built, not started: tests listen on 127.0.0.1 only).
+            await using var app = ProcessorApp.Create(["--urls", "http://0.0.0.0:0", "--Processor:StateDirectory", state, "--Processor:Token", "t"]);
             Assert.NotNull(app);
         }
         finally
