@@ -56,12 +56,11 @@ internal sealed partial class Follower(
     }
 
     /// <summary>Asks the node about one job now (<c>POST /scheduler/jobs/{id}/update</c>).</summary>
-    public async Task RefreshAsync(long jobId, CancellationToken cancellationToken)
+    public async Task RefreshAsync(JobRow job, CancellationToken cancellationToken)
     {
-        var job = await store.GetJobAsync(jobId, cancellationToken);
-        if (job?.Node is not { } node || job.State is not ("placed" or "running"))
+        if (job.Node is not { } node || job.State is not ("placed" or "running"))
             return;
-        var attempts = (await store.ListActiveAttemptsOfJobsAsync([jobId], cancellationToken)).ToList();
+        var attempts = (await store.ListActiveAttemptsOfJobsAsync([job.Id], cancellationToken)).ToList();
         if (attempts.Count > 0)
             await PollNodeAsync(node, attempts, cancellationToken);
     }

@@ -154,9 +154,9 @@ internal static class JobsApi
     private static async Task<Results<Ok<JobStatusView>, ProblemHttpResult>> UpdateAsync(
         long id, IJobStore store, Follower follower, CancellationToken cancellationToken)
     {
-        if (await store.GetJobAsync(id, cancellationToken) is null)
+        if (await store.GetJobAsync(id, cancellationToken) is not { } job)
             return UnknownJob(id);
-        await follower.RefreshAsync(id, cancellationToken);
+        await follower.RefreshAsync(job, cancellationToken);
         return TypedResults.Ok(Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!));
     }
 
