@@ -147,6 +147,5 @@ internal sealed record DagPlan(IReadOnlyList<PlannedJob> Jobs, string? RequestId
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: "The DAG is not valid");
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult TooLarge(string field, string message) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "The DAG is too large", detail: message,
-            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [message] } });
+        Links.TooLarge("The DAG is too large", field, message, message);
 }

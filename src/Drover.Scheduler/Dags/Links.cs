@@ -65,7 +65,11 @@ internal static class Links
     }
 
     public static ProblemHttpResult TooMany(string field, long count, int limit) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many dependencies",
-            detail: string.Create(CultureInfo.InvariantCulture, $"{count} is more than the limit of {limit} (Scheduler:MaxDagEdges)."),
-            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [$"more than {limit}"] } });
+        TooLarge("Too many dependencies", field,
+            string.Create(CultureInfo.InvariantCulture, $"{count} is more than the limit of {limit} (Scheduler:MaxDagEdges)."), $"more than {limit}");
+
+    /// <summary>A 413 over one of the DAG limits, naming the field in <c>errors</c> as a 400 would.</summary>
+    public static ProblemHttpResult TooLarge(string title, string field, string detail, string error) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: title, detail: detail,
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [error] } });
 }
