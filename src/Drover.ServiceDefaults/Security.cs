@@ -13,7 +13,10 @@ namespace Drover.ServiceDefaults;
 /// </summary>
 public static class Security
 {
-    public static IApplicationBuilder UseServiceToken(this IApplicationBuilder app, string? token)
+    /// <param name="app">The service's pipeline.</param>
+    /// <param name="token">The service token; none configured lets every call through.</param>
+    /// <param name="admittedEarlier">Calls an earlier middleware already admitted by other means (the scheduler's job tokens).</param>
+    public static IApplicationBuilder UseServiceToken(this IApplicationBuilder app, string? token, Func<HttpContext, bool>? admittedEarlier = null)
     {
         ArgumentNullException.ThrowIfNull(app);
         if (string.IsNullOrEmpty(token))
@@ -21,7 +24,8 @@ public static class Security
         var expected = SHA256.HashData(Encoding.UTF8.GetBytes(token));
         return app.Use(async (context, next) =>
         {
-            if (context.Request.Path.StartsWithSegments("/healthz") || IsAuthorized(context.Request, expected))
+            if (context.Request.Path.StartsWithSegments("/healthz") || admittedEarlier?.Invoke(context) == true
+                || IsAuthorized(context.Request, expected))
             {
                 await next(context);
                 return;
@@ -34,14 +38,17 @@ public static class Security
         });
     }
 
-    private static bool IsAuthorized(HttpRequest request, byte[] expectedHash)
-    {
-        var header = request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            return false;
+    private static bool IsAuthorized(HttpRequest request, byte[] expectedHash) =>
         // Compare hashes in constant time so the token cannot be guessed by timing.
-        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(given, expectedHash);
+        BearerToken(request) is { } given
+        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), expectedHash);
+
+    /// <summary>The token of an <c>Authorization: Bearer</c> header, or null.</summary>
+    public static string? BearerToken(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var header = request.Headers.Authorization.ToString();
+        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
     }
 
     /// <summary>Throws when the configured addresses reach beyond loopback and no token protects them.</summary>

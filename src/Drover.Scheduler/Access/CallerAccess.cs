@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Drover.ServiceDefaults;
 
 namespace Drover.Scheduler.Access;
@@ -19,10 +17,11 @@ internal static class CallerAccess
 
     public static IApplicationBuilder UseCallerAccess(this IApplicationBuilder app, SchedulerOptions options)
     {
-        var expected = string.IsNullOrEmpty(options.Token) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
-        return app.Use(async (context, next) =>
+        // Job tokens first: they are checked here and limited to what a job may do; every other call needs the
+        // service token, through the same check every Drover service uses.
+        app.Use(async (context, next) =>
         {
-            var bearer = Bearer(context.Request);
+            var bearer = Security.BearerToken(context.Request);
             if (JobTokens.LooksLikeJobToken(bearer) && JobTokens.Verify(bearer, options.JobTokenKey) is { } jobId)
             {
                 if (!JobMayCall(context.Request))
@@ -33,19 +32,10 @@ internal static class CallerAccess
                     return;
                 }
                 context.Items[CallerJobKey] = jobId;
-                await next(context);
-                return;
             }
-            if (expected is null || context.Request.Path.StartsWithSegments("/healthz")
-                || (bearer is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(bearer)), expected)))
-            {
-                await next(context);
-                return;
-            }
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
-                detail: "This scheduler needs 'Authorization: Bearer <token>' with its configured token.").ExecuteAsync(context);
+            await next(context);
         });
+        return app.UseServiceToken(options.Token, admittedEarlier: context => context.CallerJob() is not null);
     }
 
     private static bool JobMayCall(HttpRequest request) =>
@@ -53,10 +43,4 @@ internal static class CallerAccess
             && (request.Path.StartsWithSegments("/scheduler/jobs") || request.Path.StartsWithSegments("/scheduler/events")))
         || (HttpMethods.IsPost(request.Method)
             && (request.Path.Equals("/scheduler/jobs/new", StringComparison.Ordinal) || request.Path.Equals("/scheduler/dags/new", StringComparison.Ordinal)));
-
-    private static string? Bearer(HttpRequest request)
-    {
-        var header = request.Headers.Authorization.ToString();
-        return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
-    }
 }
