@@ -96,6 +96,9 @@ public sealed record AttemptRecord
 
     /// <summary>The backend's reference: the job's request id on the node, <c>"&lt;job id&gt;-&lt;attempt&gt;"</c>.</summary>
     public required string BackendRef { get; init; }
+
+    /// <summary>The node's own reference of the attempt, when it has one: on an ECS node, the task ARN.</summary>
+    public string? NodeRef { get; init; }
     public JobState State { get; init; }
     public JobStatus Status { get; init; }
     public StopReason? Reason { get; init; }

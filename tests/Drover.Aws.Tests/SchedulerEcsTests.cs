@@ -2,107 +2,13 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Drover.Aws.Tests.Fake;
-using Drover.Scheduler;
-using Microsoft.AspNetCore.Builder;
+using Microsoft.Data.Sqlite;
 
 namespace Drover.Aws.Tests;
 
 /// <summary>Jobs submitted to a real scheduler and run on an ECS node (the test server), end to end.</summary>
 public sealed class SchedulerEcsTests
 {
-    private sealed class Scheduler : IAsyncDisposable
-    {
-        private readonly string _directory = Directory.CreateTempSubdirectory("drover-ecs-scheduler-").FullName;
-        private readonly FakeAws _fake;
-        private readonly string[] _extra;
-        private WebApplication? _app;
-
-        public Scheduler(FakeAws fake, params string[] extra)
-        {
-            _fake = fake;
-            _extra = extra;
-        }
-
-        public HttpClient Client { get; private set; } = null!;
-
-        public async Task StartAsync()
-        {
-            _app = SchedulerApp.Create(
-            [
-                "--urls", "http://127.0.0.1:0",
-                $"--Scheduler:Database={Path.Combine(_directory, "scheduler.db")}",
-                $"--Scheduler:DataDirectory={Path.Combine(_directory, "uploads")}",
-                "--Scheduler:PollInterval=00:00:00.200",
-                "--Scheduler:ReconcileInterval=00:00:01",
-                "--Scheduler:HeartbeatTimeout=00:00:05",
-                "--Scheduler:NodeBackoff=00:00:00.500",
-                "--Scheduler:RetryBackoffBase=00:00:00.100",
-                "--Scheduler:RetryBackoffMax=00:00:00.400",
-                "--Serilog:MinimumLevel:Default=Warning",
-                $"--Aws:AccessKeyId={FakeAws.AccessKeyId}",
-                $"--Aws:SecretAccessKey={FakeAws.SecretAccessKey}",
-                "--Aws:RetryDelay=00:00:00.050",
-                "--Aws:EcsNodes:0:Name=ecs-test",
-                $"--Aws:EcsNodes:0:Region={FakeAws.Region}",
-                $"--Aws:EcsNodes:0:Cluster={FakeAws.Cluster}",
-                "--Aws:EcsNodes:0:TaskDefinition=drover-job",
-                "--Aws:EcsNodes:0:ContainerName=main",
-                "--Aws:EcsNodes:0:LogGroup=/drover/jobs",
-                "--Aws:EcsNodes:0:LogStreamPrefix=drover",
-                $"--Aws:EcsNodes:0:EndpointUrl={_fake.Url}",
-                "--Aws:EcsNodes:0:LogPollInterval=00:00:00.100",
-                .. _extra,
-            ]);
-            await _app.StartAsync();
-            Client = new HttpClient { BaseAddress = new Uri(_app.Urls.First()), Timeout = TimeSpan.FromSeconds(60) };
-        }
-
-        public async Task StopAsync()
-        {
-            Client.Dispose();
-            if (_app is not null)
-            {
-                await _app.StopAsync();
-                await _app.DisposeAsync();
-                _app = null;
-            }
-        }
-
-        public async Task<long> SubmitAsync(object job)
-        {
-            using var response = await Client.PostAsJsonAsync("/scheduler/jobs/new", job);
-            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-            return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("job_id").GetInt64();
-        }
-
-        public async Task<JsonElement> StatusAsync(long id) =>
-            await Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{id}/status");
-
-        public async Task<JsonElement> WaitForStateAsync(long id, string state)
-        {
-            try
-            {
-                return (JsonElement)await AwsTestHost.WaitFor(async () =>
-                {
-                    var status = await StatusAsync(id);
-                    return status.GetProperty("state").GetString() == state ? (object)status : null;
-                }, $"job {id} to be {state}");
-            }
-            catch (TimeoutException e)
-            {
-                var record = await Client.GetStringAsync($"/scheduler/jobs/{id}");
-                var tasks = string.Join("\n", _fake.Tasks.Select(t => $"{t.StartedBy} {t.LastStatus} {t.ExitCode} {string.Join(' ', t.Command)}"));
-                throw new TimeoutException($"{e.Message}: {record}\ntasks:\n{tasks}\nrejected: {string.Join("\n", _fake.Rejections)}", e);
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await StopAsync();
-            Directory.Delete(_directory, recursive: true);
-        }
-    }
-
     private static object Job(params string[][] commands) => new
     {
         commands = commands.Select(c => new { exec = c }).ToArray(),
@@ -114,7 +20,7 @@ public sealed class SchedulerEcsTests
     public async Task Jobs_on_an_ECS_node_end_good_or_with_their_exit_code_can_be_killed_and_their_logs_read_and_followed()
     {
         await using var fake = await FakeAws.StartAsync();
-        await using var scheduler = new Scheduler(fake);
+        await using var scheduler = new TestScheduler(fake);
         await scheduler.StartAsync();
 
         var good = await scheduler.SubmitAsync(Job(["echo", "hello from ECS"], ["sh", "-c", "echo second"]));
@@ -131,6 +37,9 @@ public sealed class SchedulerEcsTests
         Assert.Equal(0, goodStatus.GetProperty("exit_code").GetInt32());
         Assert.Equal("ecs-test", goodStatus.GetProperty("node").GetString());
         Assert.Equal("hello from ECS\nsecond\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{good}/log"));
+        // The task ARN is the attempt's node reference, recorded with the attempt.
+        var goodRecord = await scheduler.Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{good}");
+        Assert.Equal(fake.Tasks.Single(t => t.StartedBy == $"drover-{good}-1").Arn, goodRecord.GetProperty("attempts")[0].GetProperty("node_ref").GetString());
         Assert.Equal("from ECS\nsecond\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{good}/log?offset=6"));
 
         var badStatus = await scheduler.WaitForStateAsync(bad, "stopped");
@@ -156,7 +65,7 @@ public sealed class SchedulerEcsTests
     public async Task A_placement_failure_is_recorded_with_its_reason_and_a_lost_task_is_node_lost()
     {
         await using var fake = await FakeAws.StartAsync();
-        await using var scheduler = new Scheduler(fake, "--Aws:EcsNodes:0:MissingGrace=00:00:01");
+        await using var scheduler = new TestScheduler(fake, "--Aws:EcsNodes:0:MissingGrace=00:00:01");
         await scheduler.StartAsync();
         fake.PlacementFailures.Enqueue("RESOURCE:MEMORY");
 
@@ -178,13 +87,41 @@ public sealed class SchedulerEcsTests
         Assert.Empty(fake.Rejections);
     }
 
-    [Fact]
-    public async Task A_restarted_scheduler_finds_its_running_tasks_and_starts_none_twice()
+    [Theory]
+    [InlineData("cluster", "ClusterNotFoundException: Cluster not found.")]
+    [InlineData("permission", "AccessDeniedException: User: arn:aws:iam::123456789012:user/drover is not authorized to perform: ecs:RunTask")]
+    public async Task An_ECS_error_on_RunTask_is_the_reason_the_job_status_shows(string cause, string words)
     {
         await using var fake = await FakeAws.StartAsync();
-        await using var scheduler = new Scheduler(fake, "--Aws:EcsNodes:0:Slots=20");
+        // A long heartbeat timeout: the broken node must still be up when the job is placed, however slow the machine.
+        string[] extra = cause == "cluster"
+            ? ["--Aws:EcsNodes:0:Cluster=no-such-cluster", "--Scheduler:HeartbeatTimeout=00:01:00"]
+            : ["--Scheduler:HeartbeatTimeout=00:01:00"];
+        await using var scheduler = new TestScheduler(fake, extra);
+        if (cause == "permission")
+            fake.Denied["RunTask"] = 0;
         await scheduler.StartAsync();
-        // More than a handful: after the restart they are found with one listing of the cluster, not one call each.
+
+        var job = await scheduler.SubmitAsync(Job(["true"]));
+
+        var status = await scheduler.WaitForStateAsync(job, "stopped");
+        Assert.Equal("error", status.GetProperty("status").GetString());
+        Assert.Equal("placement_failed", status.GetProperty("reason").GetString());
+        Assert.Contains(words, status.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var attempt = (await scheduler.Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{job}")).GetProperty("attempts")[0];
+        Assert.Equal("placement_failed", attempt.GetProperty("reason").GetString());
+        Assert.Contains(words, attempt.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, fake.TasksCreated);
+        Assert.Empty(fake.Rejections);
+    }
+
+    [Fact]
+    public async Task A_restarted_scheduler_follows_its_tasks_by_their_recorded_ARNs_finds_unrecorded_ones_by_startedBy_and_starts_none_twice()
+    {
+        await using var fake = await FakeAws.StartAsync();
+        await using var scheduler = new TestScheduler(fake, "--Aws:EcsNodes:0:Slots=20");
+        await scheduler.StartAsync();
+        // More than a handful: unrecorded ones are found with one listing of the cluster, not one call each.
         // The tasks wait for a file, so that all are still running when the scheduler comes back, however slow the machine.
         var go = Path.Combine(Path.GetTempPath(), $"drover-ecs-go-{Guid.NewGuid():N}");
         var jobs = new List<long>();
@@ -193,23 +130,45 @@ public sealed class SchedulerEcsTests
                 ["sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.1; done; echo survived $2", "job", go, $"{i}"])));
         foreach (var job in jobs)
             await scheduler.WaitForStateAsync(job, "running");
+        var arns = jobs.ToDictionary(j => j, j => fake.Tasks.Single(t => t.StartedBy == $"drover-{j}-1").Arn);
 
+        // Restart: every ARN is in the store, so ECS is asked about the tasks without being asked to find them.
         await scheduler.StopAsync();
-        var listingsBefore = fake.Calls.Count(c => c == "ListTasks");
-        var lookupsBefore = fake.ListsByStartedBy;
+        var listings = fake.Calls.Count(c => c == "ListTasks");
+        var describes = fake.Calls.Count(c => c == "DescribeTasks");
         await scheduler.StartAsync();
-        await AwsTestHost.WaitFor(async () => fake.Calls.Count(c => c == "ListTasks") > listingsBefore ? "" : null, "the restarted scheduler to look");
+        await AwsTestHost.WaitFor(async () => fake.Calls.Count(c => c == "DescribeTasks") > describes ? "" : null, "the restarted scheduler to ask");
+        Assert.Equal(listings, fake.Calls.Count(c => c == "ListTasks"));
+
+        // A crash between RunTask's answer and recording it: no ARN in the store. Found again by startedBy, with
+        // one listing of the cluster (running and stopped) rather than two calls for each of the twelve, and recorded.
+        await scheduler.StopAsync();
+        await using (var connection = new SqliteConnection($"Data Source={scheduler.Database};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var forget = connection.CreateCommand();
+            forget.CommandText = "UPDATE attempts SET node_ref = NULL";
+            Assert.Equal(12, await forget.ExecuteNonQueryAsync());
+        }
+        listings = fake.Calls.Count(c => c == "ListTasks");
+        var lookups = fake.ListsByStartedBy;
+        await scheduler.StartAsync();
+        await AwsTestHost.WaitFor(async () => fake.Calls.Count(c => c == "ListTasks") > listings ? "" : null, "the restarted scheduler to look");
         await File.WriteAllTextAsync(go, "");
 
         foreach (var job in jobs)
             Assert.Equal("good", (await scheduler.WaitForStateAsync(job, "stopped")).GetProperty("status").GetString());
         Assert.Equal(12, fake.TasksCreated);
-        // Found again with one listing (running and stopped), not two calls for each of the twelve.
-        Assert.Equal(2, fake.Calls.Count(c => c == "ListTasks") - listingsBefore);
-        Assert.Equal(lookupsBefore, fake.ListsByStartedBy);
+        Assert.Equal(2, fake.Calls.Count(c => c == "ListTasks") - listings);
         File.Delete(go);
         for (var i = 0; i < jobs.Count; i++)
+        {
             Assert.Equal($"survived {i}\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{jobs[i]}/log"));
+            var record = await scheduler.Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{jobs[i]}");
+            Assert.Equal(arns[jobs[i]], record.GetProperty("attempts")[0].GetProperty("node_ref").GetString());
+        }
+        // Logs of stopped tasks too are read by the recorded ARN: no task was looked for one by one.
+        Assert.Equal(lookups, fake.ListsByStartedBy);
         Assert.Empty(fake.Rejections);
     }
 }

@@ -77,8 +77,34 @@ public sealed partial class EcsNode
     public async Task<EcsStartResult> StartAsync(EcsStartRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        RunTaskResponse response;
+        try
+        {
+            response = await RunTaskAsync(request, cancellationToken);
+        }
+        catch (AwsServiceException e) when (!e.IsTransient)
+        {
+            // ClusterNotFoundException, AccessDeniedException, ...: the node cannot start anything as configured.
+            MarkUnhealthy(e);
+            throw;
+        }
+
+        if (response.Tasks is [{ TaskArn: { } arn }, ..])
+        {
+            LogStarted(Name, request.JobId, request.Attempt, arn);
+            return new EcsStartResult(arn, null);
+        }
+        var failure = response.Failures is { Count: > 0 } failures
+            ? string.Join("; ", failures.Select(f => string.IsNullOrEmpty(f.Detail) ? f.Reason : $"{f.Reason} ({f.Detail})"))
+            : "RunTask started no task and gave no reason";
+        LogPlacementFailed(Name, request.JobId, request.Attempt, failure);
+        return new EcsStartResult(null, failure);
+    }
+
+    private Task<RunTaskResponse> RunTaskAsync(EcsStartRequest request, CancellationToken cancellationToken)
+    {
         var o = Options;
-        var response = await _ecs.RunTaskAsync(new RunTaskRequest
+        return _ecs.RunTaskAsync(new RunTaskRequest
         {
             Cluster = o.Cluster,
             TaskDefinition = o.TaskDefinition,
@@ -110,17 +136,6 @@ public sealed partial class EcsNode
             StartedBy = request.AttemptRef is { } attemptRef ? StartedBy(attemptRef) : StartedBy(request.JobId, request.Attempt),
             ClientToken = request.IdempotencyKey.Length <= MaxClientToken ? request.IdempotencyKey : Hash(request.IdempotencyKey),
         }, cancellationToken);
-
-        if (response.Tasks is [{ TaskArn: { } arn }, ..])
-        {
-            LogStarted(Name, request.JobId, request.Attempt, arn);
-            return new EcsStartResult(arn, null);
-        }
-        var failure = response.Failures is { Count: > 0 } failures
-            ? string.Join("; ", failures.Select(f => string.IsNullOrEmpty(f.Detail) ? f.Reason : $"{f.Reason} ({f.Detail})"))
-            : "RunTask started no task and gave no reason";
-        LogPlacementFailed(Name, request.JobId, request.Attempt, failure);
-        return new EcsStartResult(null, failure);
     }
 
     /// <summary>

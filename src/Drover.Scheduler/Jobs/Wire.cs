@@ -68,6 +68,7 @@ internal static class Wire
             Number = (int)a.Number,
             Node = a.Node,
             BackendRef = a.BackendRef,
+            NodeRef = a.NodeRef,
             State = Parse<JobState>(a.State),
             Status = Parse<JobStatus>(a.Status),
             Reason = ParseOptional<StopReason>(a.Reason),

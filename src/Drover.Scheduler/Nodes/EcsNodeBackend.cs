@@ -6,27 +6,26 @@ using Drover.Aws;
 using Drover.Aws.Ecs;
 using Drover.Aws.Http;
 using Drover.Contracts;
+using Drover.Scheduler.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Scheduler.Nodes;
 
 /// <summary>
 /// ECS clusters as nodes (<c>Aws:EcsNodes</c>): calls for those nodes go to ECS, every other call to the node protocol.
-/// The scheduler names an attempt <c>&lt;job&gt;-&lt;attempt&gt;</c>; ECS names its task by ARN. The ARN is learnt
-/// from RunTask and, after a restart, found again with ListTasks by <c>startedBy</c> (made from the attempt's name);
-/// RunTask carries the attempt's name as <c>clientToken</c>, so a start sent again never makes a second task.
+/// The scheduler names an attempt <c>&lt;job&gt;-&lt;attempt&gt;</c>; ECS names its task by ARN, the attempt's node
+/// reference, recorded in the store as soon as RunTask answers and read from there after a restart. Only a start whose
+/// answer was lost (a timeout, a crash before the ARN was written) is found with ListTasks by <c>startedBy</c>. RunTask
+/// carries the attempt's name as <c>clientToken</c>, so a start sent again never makes a second task.
 /// </summary>
 internal sealed partial class EcsNodeBackend(
-    ProcessorNodeBackend processors, EcsNodes ecs, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
+    ProcessorNodeBackend processors, EcsNodes ecs, IJobStore store, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
 {
-    /// <summary>ARNs of stopped attempts kept for reading their logs; beyond this many the oldest are found again with ListTasks.</summary>
-    private const int StoppedArnsKept = 100_000;
-
     /// <summary>Past this many attempts to find again at once (a restart), the whole cluster is listed instead of each one.</summary>
     private const int FindOneByOne = 10;
 
+    // ARNs of attempts not yet stopped (a stopped one's is read from the store when its log is asked for).
     private readonly ConcurrentDictionary<(string Node, string Ref), string> _arns = new();
-    private readonly ConcurrentQueue<(string Node, string Ref)> _stopped = new();
 
     // Attempts seen started and not yet stopped, per node: the node's "running" in its info.
     private readonly ConcurrentDictionary<(string Node, string Ref), byte> _active = new();
@@ -77,9 +76,7 @@ internal sealed partial class EcsNodeBackend(
         if (files.Count > 0)
             return new StartResult(StartOutcome.Rejected, Detail: "an ECS node takes no uploaded files: its task has nowhere to receive them");
         var attemptRef = request.RequestId ?? throw new ArgumentException("the scheduler names every attempt", nameof(request));
-        var dash = attemptRef.LastIndexOf('-');
-        _ = long.TryParse(attemptRef.AsSpan(0, Math.Max(0, dash)), NumberStyles.None, CultureInfo.InvariantCulture, out var jobId);
-        _ = int.TryParse(attemptRef.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var attempt);
+        var (jobId, attempt) = ParseRef(attemptRef) ?? throw new ArgumentException($"'{attemptRef}' is not <job>-<attempt>", nameof(request));
         try
         {
             var started = await cluster.StartAsync(new EcsStartRequest
@@ -93,27 +90,25 @@ internal sealed partial class EcsNodeBackend(
             }, cancellationToken);
             if (started.TaskArn is not { } arn)
                 return new StartResult(StartOutcome.Rejected, Detail: $"ECS placement failed: {started.PlacementFailure}");
-            _arns[(node.Name, attemptRef)] = arn;
             _active[(node.Name, attemptRef)] = 0;
+            await RememberAsync(node.Name, attemptRef, arn, cancellationToken);
             return new StartResult(StartOutcome.Started, new NodeJobStatus
             {
                 RequestId = attemptRef,
                 State = JobState.Queued,
                 CreatedAt = time.GetUtcNow(),
-                Message = arn,
             });
         }
         catch (AwsServiceException e)
         {
             LogStartFailed(node.Name, attemptRef, e.ErrorType, e.AwsMessage);
-            return e switch
-            {
-                // Throttled or failed past the retries: RunTask may have run; the follower asks again (idempotent by clientToken).
-                { IsTransient: true } => new StartResult(StartOutcome.Unknown, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
-                // ECS refused this job's overrides (too long, bad environment name): it would be refused anywhere.
-                { ErrorType: "InvalidParameterException" } => new StartResult(StartOutcome.Rejected, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
-                _ => new StartResult(StartOutcome.NotDelivered, Detail: $"{e.ErrorType}: {e.AwsMessage}"),
-            };
+            // Throttled, failed past the retries, or an answer that could not be read: RunTask may have run; the follower
+            // asks again (idempotent by clientToken).
+            // Any other error (ClusterNotFoundException, AccessDeniedException, a bad override) is ECS's answer to this
+            // attempt: it fails with ECS's words as its reason, and the job's retries decide what comes next.
+            return e.IsTransient || e.ErrorType == "InvalidResponse"
+                ? new StartResult(StartOutcome.Unknown, Detail: $"{e.ErrorType}: {e.AwsMessage}")
+                : new StartResult(StartOutcome.Rejected, Detail: $"ECS RunTask failed: {e.ErrorType}: {e.AwsMessage}");
         }
         catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
@@ -126,6 +121,8 @@ internal sealed partial class EcsNodeBackend(
         if (ecs.Find(node.Name) is not { } cluster)
             return await processors.GetStatusAsync(node, requestIds, cancellationToken);
         var unknown = requestIds.Where(r => !_arns.ContainsKey((node.Name, r))).ToList();
+        if (unknown.Count > 0)
+            unknown = await RecallAsync(node.Name, unknown, cancellationToken);
         var listed = unknown.Count > FindOneByOne;
         if (listed)
             await ResolveManyAsync(cluster, unknown, cancellationToken);
@@ -150,12 +147,11 @@ internal sealed partial class EcsNodeBackend(
             if (status.State == JobState.Stopped)
             {
                 _active.TryRemove((node.Name, attemptRef), out _);
-                Forget((node.Name, attemptRef));
+                _arns.TryRemove((node.Name, attemptRef), out _);
             }
             else
                 _active[(node.Name, attemptRef)] = 0;
-            // The attempt's message carries the task ARN: where to look for it in the ECS console.
-            answer.Add(status.ToNodeJobStatus(attemptRef) with { Message = status.Message is null ? arn : $"{status.Message} ({arn})" });
+            answer.Add(status.ToNodeJobStatus(attemptRef));
         }
         return answer;
     }
@@ -226,15 +222,7 @@ internal sealed partial class EcsNodeBackend(
         await writer.CompleteAsync(error);
     }
 
-    /// <summary>A stopped attempt's ARN is kept for its log, up to a bound: the oldest go first.</summary>
-    private void Forget((string Node, string Ref) key)
-    {
-        _stopped.Enqueue(key);
-        while (_stopped.Count > StoppedArnsKept && _stopped.TryDequeue(out var old))
-            _arns.TryRemove(old, out _);
-    }
-
-    /// <summary>Many attempts to find at once (after a restart): one listing of the cluster instead of one per attempt.</summary>
+    /// <summary>Many attempts to find again at once (after a restart): one listing of the cluster instead of one per attempt.</summary>
     private async Task ResolveManyAsync(EcsNode cluster, IReadOnlyList<string> attemptRefs, CancellationToken cancellationToken)
     {
         IReadOnlyDictionary<string, string> byStartedBy;
@@ -249,14 +237,20 @@ internal sealed partial class EcsNodeBackend(
         foreach (var attemptRef in attemptRefs)
         {
             if (byStartedBy.TryGetValue(EcsNode.StartedBy(attemptRef), out var arn))
-                _arns.TryAdd((cluster.Name, attemptRef), arn);
+                await RememberAsync(cluster.Name, attemptRef, arn, cancellationToken);
         }
     }
 
-    /// <summary>The attempt's task: learnt at start, or found by <c>startedBy</c> (after a restart). Null when ECS has none.</summary>
+    /// <summary>
+    /// The attempt's task: known in memory, recorded in the store, or found by <c>startedBy</c> (a start whose answer
+    /// was lost). Null when ECS has none.
+    /// </summary>
     private async Task<string?> ResolveAsync(EcsNode cluster, string attemptRef, CancellationToken cancellationToken)
     {
         if (_arns.TryGetValue((cluster.Name, attemptRef), out var known))
+            return known;
+        await RecallAsync(cluster.Name, [attemptRef], cancellationToken);
+        if (_arns.TryGetValue((cluster.Name, attemptRef), out known))
             return known;
         IReadOnlyList<string> found;
         try
@@ -269,9 +263,58 @@ internal sealed partial class EcsNodeBackend(
         }
         if (found.Count == 0)
             return null;
-        _arns[(cluster.Name, attemptRef)] = found[0];
+        await RememberAsync(cluster.Name, attemptRef, found[0], cancellationToken);
         return found[0];
     }
+
+    /// <summary>Reads the recorded ARNs of these attempts into memory; answers those the store has none for.</summary>
+    private async Task<List<string>> RecallAsync(string node, IReadOnlyList<string> attemptRefs, CancellationToken cancellationToken)
+    {
+        var keys = attemptRefs.Select(ParseRef).OfType<(long, int)>().ToList();
+        var recorded = await store.GetNodeRefsAsync(node, keys, cancellationToken);
+        var missing = new List<string>();
+        foreach (var attemptRef in attemptRefs)
+        {
+            if (recorded.TryGetValue(attemptRef, out var arn))
+                _arns[(node, attemptRef)] = arn;
+            else
+                missing.Add(attemptRef);
+        }
+        return missing;
+    }
+
+    /// <summary>
+    /// The ARN goes to the store before the start is reported, so a restart finds it there. A failed write is not a
+    /// failed start: the task runs, and <c>startedBy</c> finds it again.
+    /// </summary>
+    private async Task RememberAsync(string node, string attemptRef, string arn, CancellationToken cancellationToken)
+    {
+        _arns[(node, attemptRef)] = arn;
+        if (ParseRef(attemptRef) is not var (jobId, number))
+            return;
+        try
+        {
+            await store.SetNodeRefAsync(jobId, number, arn, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogRecordFailed(e, attemptRef, arn);
+        }
+    }
+
+    /// <summary><c>&lt;job&gt;-&lt;attempt&gt;</c>, as the scheduler names attempts; null for any other name.</summary>
+    private static (long JobId, int Number)? ParseRef(string attemptRef)
+    {
+        var dash = attemptRef.LastIndexOf('-');
+        return dash > 0
+            && long.TryParse(attemptRef.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
+            && int.TryParse(attemptRef.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+            ? (jobId, number)
+            : null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording task {TaskArn} of {AttemptRef} failed; it will be found by startedBy")]
+    private partial void LogRecordFailed(Exception error, string attemptRef, string taskArn);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: starting {AttemptRef} failed: {ErrorType}: {Detail}")]
     private partial void LogStartFailed(string node, string attemptRef, string errorType, string detail);

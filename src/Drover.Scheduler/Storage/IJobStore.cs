@@ -78,6 +78,12 @@ internal interface IJobStore
     Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken);
     Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken);
     Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
+
+    /// <summary>Records the node's own reference of an attempt (an ECS task ARN), learnt when its start was answered.</summary>
+    Task SetNodeRefAsync(long jobId, int number, string nodeRef, CancellationToken cancellationToken);
+
+    /// <summary>The node references recorded for these attempts on <paramref name="node"/>, by backend ref; attempts without one are left out.</summary>
+    Task<IReadOnlyDictionary<string, string>> GetNodeRefsAsync(string node, IReadOnlyList<(long JobId, int Number)> attempts, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -170,6 +176,7 @@ internal sealed class AttemptRow
     public long Number { get; set; }
     public string Node { get; set; } = "";
     public string BackendRef { get; set; } = "";
+    public string? NodeRef { get; set; }
     public string State { get; set; } = "";
     public string Status { get; set; } = "";
     public string? Reason { get; set; }

@@ -48,6 +48,7 @@ internal sealed class FakeAws : IAsyncDisposable
     private int _runTaskAnswers;
     private int _listsByStartedBy;
     private TimeSpan _delay;
+    private string? _delayOperation;
 
     private FakeAws(WebApplication app) => _app = app;
 
@@ -98,12 +99,19 @@ internal sealed class FakeAws : IAsyncDisposable
     /// <summary>The next <paramref name="count"/> calls answer 400 ThrottlingException.</summary>
     public void ThrottleNext(int count) => Interlocked.Exchange(ref _throttleNext, count);
 
-    /// <summary>The next <paramref name="count"/> calls are carried out only after <paramref name="delay"/>, as on a slow connection.</summary>
-    public void DelayNext(int count, TimeSpan delay)
+    /// <summary>
+    /// The next <paramref name="count"/> calls (of <paramref name="operation"/> only, when given) are carried out only
+    /// after <paramref name="delay"/>, as on a slow connection.
+    /// </summary>
+    public void DelayNext(int count, TimeSpan delay, string? operation = null)
     {
         _delay = delay;
+        _delayOperation = operation;
         Interlocked.Exchange(ref _delayNext, count);
     }
+
+    /// <summary>Operations answered <c>AccessDeniedException</c>, as for a role that lacks the permission.</summary>
+    public ConcurrentDictionary<string, byte> Denied { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The next <paramref name="count"/> calls answer 500.</summary>
     public void FailNext(int count) => Interlocked.Exchange(ref _failNext, count);
@@ -192,7 +200,13 @@ internal sealed class FakeAws : IAsyncDisposable
             await JsonError(context, 500, service == "ecs" ? "ServerException" : "ServiceUnavailableException", "injected failure");
             return;
         }
-        if (TakeOne(ref _delayNext))
+        if (Denied.ContainsKey(operation))
+        {
+            await JsonError(context, 400, "AccessDeniedException",
+                $"User: arn:aws:iam::{Account}:user/drover is not authorized to perform: {service}:{operation}");
+            return;
+        }
+        if ((_delayOperation is null || _delayOperation == operation) && TakeOne(ref _delayNext))
             await System.Threading.Tasks.Task.Delay(_delay);
 
         JsonElement input;
