@@ -85,6 +85,8 @@ internal sealed class AwsOptionsValidator : IValidateOptions<AwsOptions>
                 errors.Add("Aws:Ec2Discovery:Port must be a TCP port");
             if (ec2.RefreshInterval <= TimeSpan.Zero)
                 errors.Add("Aws:Ec2Discovery:RefreshInterval must be positive");
+            if (ec2.PageSize is < 5 or > 1000)
+                errors.Add("Aws:Ec2Discovery:PageSize must be between 5 and 1000");
             if (ec2.EndpointUrl is { IsAbsoluteUri: false })
                 errors.Add("Aws:Ec2Discovery:EndpointUrl must be an absolute URL");
         }
