@@ -4,6 +4,9 @@ using Microsoft.Extensions.Options;
 
 namespace Drover.Gateway.Proxy;
 
+/// <summary>Where a node answers the node protocol; null for a node that has none (an ECS cluster, <c>backend=ecs</c>).</summary>
+internal sealed record NodeLocation(string? Address, string? Backend);
+
 /// <summary>
 /// Node name to address, as the scheduler's <c>GET /scheduler/nodes</c> says, kept for <c>NodeCacheTtl</c>. A name
 /// not in the map triggers an early re-read (at most once a second), so a node that just registered is found.
@@ -16,9 +19,9 @@ internal sealed class NodeDirectory(IHttpClientFactory clients, IOptions<Gateway
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private Snapshot? _snapshot;
 
-    /// <summary>The node's base address, or null when the scheduler knows no node by that name.</summary>
+    /// <summary>The node's location, or null when the scheduler knows no node by that name.</summary>
     /// <exception cref="HttpRequestException">No scheduler answered.</exception>
-    public async Task<string?> FindAsync(string name, CancellationToken cancellationToken)
+    public async Task<NodeLocation?> FindAsync(string name, CancellationToken cancellationToken)
     {
         var snapshot = Volatile.Read(ref _snapshot);
         if (snapshot is null || IsOlderThan(snapshot, options.Value.NodeCacheTtl)
@@ -50,7 +53,7 @@ internal sealed class NodeDirectory(IHttpClientFactory clients, IOptions<Gateway
         }
     }
 
-    private async Task<Dictionary<string, string>> ReadAsync(CancellationToken cancellationToken)
+    private async Task<Dictionary<string, NodeLocation>> ReadAsync(CancellationToken cancellationToken)
     {
         var client = clients.CreateClient(SchedulerClient);
         HttpRequestException? last = null;
@@ -76,20 +79,30 @@ internal sealed class NodeDirectory(IHttpClientFactory clients, IOptions<Gateway
         throw last ?? new HttpRequestException("No scheduler is configured.");
     }
 
-    private static Dictionary<string, string> Parse(JsonElement root)
+    private static Dictionary<string, NodeLocation> Parse(JsonElement root)
     {
-        var nodes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var nodes = new Dictionary<string, NodeLocation>(StringComparer.Ordinal);
         if (!root.TryGetProperty("nodes", out var list) || list.ValueKind != JsonValueKind.Array)
             throw new JsonException("the scheduler's node list has no \"nodes\" array");
         foreach (var node in list.EnumerateArray())
         {
+            // An ECS node's uri is AWS's endpoint: nothing there speaks the node protocol, and no token may go there.
+            if (node.ValueKind == JsonValueKind.Object
+                && node.TryGetProperty("name", out var ecsName) && ecsName.ValueKind == JsonValueKind.String
+                && node.TryGetProperty("labels", out var labels) && labels.ValueKind == JsonValueKind.Object
+                && labels.TryGetProperty("backend", out var backend) && backend.ValueKind == JsonValueKind.String
+                && backend.GetString() == "ecs")
+            {
+                nodes[ecsName.GetString()!] = new NodeLocation(null, "ecs");
+                continue;
+            }
             if (node.ValueKind == JsonValueKind.Object
                 && node.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
                 && node.TryGetProperty("uri", out var uri) && uri.ValueKind == JsonValueKind.String
                 && Uri.TryCreate(uri.GetString(), UriKind.Absolute, out var address)
                 && (address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps))
             {
-                nodes[name.GetString()!] = address.ToString();
+                nodes[name.GetString()!] = new NodeLocation(address.ToString(), null);
             }
         }
         return nodes;
@@ -97,5 +110,5 @@ internal sealed class NodeDirectory(IHttpClientFactory clients, IOptions<Gateway
 
     public void Dispose() => _refresh.Dispose();
 
-    private sealed record Snapshot(Dictionary<string, string> Nodes, DateTimeOffset ReadAt);
+    private sealed record Snapshot(Dictionary<string, NodeLocation> Nodes, DateTimeOffset ReadAt);
 }

@@ -29,15 +29,15 @@ internal static class NodesApi
             .RequireRateLimiting(RateLimits.PerCaller)
             .WithTags("Nodes")
             .WithSummary("The node protocol of the node named {name}")
-            .WithDescription("Forwards /nodes/{name}/processor/... to /processor/... on the node the scheduler registered under that name (admin only). An unknown name is a 404.");
+            .WithDescription("Forwards /nodes/{name}/processor/... to /processor/... on the node the scheduler registered under that name (admin only). An unknown name is a 404; an ECS node (label backend=ecs), which has no processor API, a 409.");
 
     private static async Task ForwardAsync(
         HttpContext context, string name, NodeDirectory nodes, IHttpForwarder forwarder, HttpMessageInvoker client, IOptions<GatewayOptions> options)
     {
-        string? address;
+        NodeLocation? node;
         try
         {
-            address = await nodes.FindAsync(name, context.RequestAborted);
+            node = await nodes.FindAsync(name, context.RequestAborted);
         }
         catch (HttpRequestException e)
         {
@@ -47,12 +47,26 @@ internal static class NodesApi
                 detail: $"The scheduler, which knows where nodes are, cannot be asked: {e.Message}").ExecuteAsync(context);
             return;
         }
-        if (address is null)
+        if (node is null)
         {
             await Results.Problem(
                 statusCode: StatusCodes.Status404NotFound,
                 title: "Unknown node",
                 detail: $"No node named '{name}' is registered with the scheduler (see GET /scheduler/nodes).").ExecuteAsync(context);
+            return;
+        }
+        if (node.Address is not { } address)
+        {
+            await Results.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "Not a Processor",
+                detail: $"Node '{name}' is an ECS node (backend={node.Backend}): its jobs run as ECS tasks and it has no processor API. " +
+                    "Its jobs, their status and logs are at /scheduler/jobs/{id}.",
+                extensions: new Dictionary<string, object?>
+                {
+                    ["backend"] = node.Backend,
+                    ["errors"] = new Dictionary<string, string[]> { ["name"] = [$"'{name}' is an ECS node, without a processor API"] },
+                }).ExecuteAsync(context);
             return;
         }
 
