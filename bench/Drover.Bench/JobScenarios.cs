@@ -107,7 +107,7 @@ internal static class JobScenarios
         c.Report.AddLatencies("queries.list_filtered_100", list);
     }
 
-    private static async Task<int> CountAllAsync(Api api, string filter, long afterId)
+    internal static async Task<int> CountAllAsync(Api api, string filter, long afterId)
     {
         // The list pages at 10,000: count page by page.
         var total = 0;

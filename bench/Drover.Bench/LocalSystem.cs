@@ -40,15 +40,7 @@ internal sealed class LocalSystem : IAsyncDisposable
         var system = new LocalSystem(data, new Target(gatewayUrl, schedulerUrl, []));
         var services = new List<Service>();
 
-        services.Add(system.Launch("scheduler", "Drover.Scheduler",
-            "--urls", schedulerUrl,
-            $"--Scheduler:Database={Path.Combine(data, "scheduler.db")}",
-            $"--Scheduler:DataDirectory={Path.Combine(data, "uploads")}",
-            $"--Scheduler:Token={schedulerToken}",
-            $"--Scheduler:NodeToken={nodeToken}",
-            $"--Scheduler:JobTokenKey={jobKey}",
-            $"--Scheduler:PublicUrl={gatewayUrl}",
-            "--Serilog:MinimumLevel:Default=Warning"));
+        services.Add(system.LaunchScheduler(schedulerUrl, schedulerToken, nodeToken, jobKey, gatewayUrl));
         await WaitHealthyAsync(schedulerUrl);
 
         var processorUrls = new List<string>();
@@ -89,6 +81,40 @@ internal sealed class LocalSystem : IAsyncDisposable
 
     /// <summary>The token for calls straight to the scheduler (the gateway adds it itself).</summary>
     public static string? SchedulerToken { get; private set; }
+
+    /// <summary>
+    /// A scheduler alone, with a fresh database and no Processors, for scenarios that bring nodes of their own
+    /// (so that no real Processor takes their jobs). <see cref="Target"/>'s both URLs are the scheduler's.
+    /// </summary>
+    public static async Task<(LocalSystem System, string Token, string NodeToken)> StartSchedulerAsync()
+    {
+        var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
+        var (token, nodeToken) = (NewToken(), NewToken());
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var system = new LocalSystem(data, new Target(url, url, []));
+        try
+        {
+            system.Target = new Target(url, url, [system.LaunchScheduler(url, token, nodeToken, NewToken(), url)]);
+            await WaitHealthyAsync(url);
+            return (system, token, nodeToken);
+        }
+        catch
+        {
+            await system.DisposeAsync();
+            throw;
+        }
+    }
+
+    private Service LaunchScheduler(string url, string token, string nodeToken, string jobKey, string publicUrl) =>
+        Launch("scheduler", "Drover.Scheduler",
+            "--urls", url,
+            $"--Scheduler:Database={Path.Combine(_data, "scheduler.db")}",
+            $"--Scheduler:DataDirectory={Path.Combine(_data, "uploads")}",
+            $"--Scheduler:Token={token}",
+            $"--Scheduler:NodeToken={nodeToken}",
+            $"--Scheduler:JobTokenKey={jobKey}",
+            $"--Scheduler:PublicUrl={publicUrl}",
+            "--Serilog:MinimumLevel:Default=Warning");
 
     private Service Launch(string name, string assembly, params string[] args)
     {

@@ -17,5 +17,6 @@ internal static class Scenarios
         new("latency", JobScenarios.LatencyAsync),
         new("dag", DagScenarios.RunAsync),
         new("queries", JobScenarios.QueriesAsync),
+        new("scale", ScaleScenario.RunAsync),
     ];
 }
