@@ -17,7 +17,7 @@ public sealed class SchedulerEc2Tests
     private const string ProcessorToken = "ec2-processor-token";
 
     [Fact]
-    public async Task A_discovered_processor_runs_jobs_and_is_drained_when_its_instance_vanishes_while_its_jobs_finish()
+    public async Task A_discovered_processor_runs_jobs_is_drained_while_its_instance_is_gone_and_its_jobs_finish_and_takes_jobs_again_when_it_returns()
     {
         await using var fake = await FakeAws.StartAsync();
         var state = Directory.CreateTempSubdirectory("drover-ec2-processor-").FullName;
@@ -91,6 +91,13 @@ public sealed class SchedulerEc2Tests
             Assert.Equal("queued", waitingStatus.GetProperty("state").GetString());
             var drained = await WaitForNodeAsync(scheduler, n => n.GetProperty("drained").GetBoolean(), "the node to stay drained");
             Assert.Equal("up", drained.GetProperty("health").GetString());
+
+            // The instance comes back (started again): the node takes jobs again, and the waiting one runs there.
+            fake.AddInstance(new FakeInstance(Instance, "127.0.0.1", "running", new Dictionary<string, string> { ["drover:role"] = "processor" }));
+            await WaitForNodeAsync(scheduler, n => !n.GetProperty("drained").GetBoolean(), "the returned instance to be undrained");
+            var ranLater = await scheduler.WaitForStateAsync(waiting, "stopped");
+            Assert.Equal("good", ranLater.GetProperty("status").GetString());
+            Assert.Equal(Instance, ranLater.GetProperty("node").GetString());
             Assert.Empty(fake.Rejections);
         }
         finally

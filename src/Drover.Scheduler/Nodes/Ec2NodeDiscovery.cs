@@ -20,6 +20,10 @@ internal sealed partial class Ec2NodeDiscovery(
 {
     private readonly Channel<DiscoveryChange> _changes = Channel.CreateUnbounded<DiscoveryChange>(new UnboundedChannelOptions { SingleReader = true });
 
+    // Nodes this process drained because their instance vanished: only those are undrained when it comes back, so a
+    // drain asked for by hand stays. Touched by the one loop that handles changes.
+    private readonly HashSet<string> _drainedHere = new(StringComparer.Ordinal);
+
     public static void Add(IServiceCollection services)
     {
         services.AddSingleton<IDiscoveredNodeUsage, ActiveAttemptUsage>();
@@ -68,15 +72,18 @@ internal sealed partial class Ec2NodeDiscovery(
         var name = change.Node.Processor.Name;
         switch (change.Kind)
         {
-            case DiscoveryChangeKind.Added or DiscoveryChangeKind.Updated:
+            case DiscoveryChangeKind.Added or DiscoveryChangeKind.Updated or DiscoveryChangeKind.Returned:
+                // Added again after it was forgotten (Removed), or Returned while still draining: back in service.
                 await RegisterAsync(change.Node.Processor, cancellationToken);
-                break;
-            case DiscoveryChangeKind.Returned:
-                await RegisterAsync(change.Node.Processor, cancellationToken);
-                await nodes.SetDrainedAsync(name, false, cancellationToken);
+                if (_drainedHere.Remove(name))
+                    await nodes.SetDrainedAsync(name, false, cancellationToken);
                 break;
             case DiscoveryChangeKind.Draining:
-                await nodes.SetDrainedAsync(name, true, cancellationToken);
+                if (nodes.Find(name) is { Drained: false })
+                {
+                    await nodes.SetDrainedAsync(name, true, cancellationToken);
+                    _drainedHere.Add(name);
+                }
                 LogDrained(name);
                 break;
             case DiscoveryChangeKind.Removed:
