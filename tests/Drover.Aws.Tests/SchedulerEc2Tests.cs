@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Drover.Aws.Ec2;
@@ -134,13 +133,12 @@ public sealed class SchedulerEc2Tests
         constraints = new { node = Instance },
     };
 
+    /// <summary>The instance's node as <c>GET /scheduler/nodes</c> lists it, once it meets the condition.</summary>
     private static async Task<JsonElement> WaitForNodeAsync(TestScheduler scheduler, Func<JsonElement, bool> condition, string what) =>
         (JsonElement)await AwsTestHost.WaitFor(async () =>
         {
-            using var response = await scheduler.Client.GetAsync($"/scheduler/nodes/{Instance}");
-            if (response.StatusCode == HttpStatusCode.NotFound)
-                return null;
-            var node = await response.Content.ReadFromJsonAsync<JsonElement>();
-            return condition(node) ? (object)node : null;
+            var list = await scheduler.Client.GetFromJsonAsync<JsonElement>("/scheduler/nodes");
+            var found = list.GetProperty("nodes").EnumerateArray().Where(n => n.GetProperty("name").GetString() == Instance).ToList();
+            return found is [var node] && condition(node) ? (object)node : null;
         }, what);
 }
