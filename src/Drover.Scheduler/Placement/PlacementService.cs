@@ -16,6 +16,12 @@ internal sealed partial class PlacementService(
 {
     private const int BatchSize = 256;
 
+    // With no free slot a pass only refreshes the queue reasons of the jobs at the head of the queue.
+    private const int ReasonPage = 64;
+
+    // Constraints by job id: a queued job is looked at by many passes, and its spec (JSON) never changes.
+    private readonly Dictionary<long, JobConstraints?> _constraints = [];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -40,37 +46,35 @@ internal sealed partial class PlacementService(
         var now = time.GetUtcNow();
         var snapshot = nodes.Snapshot();
         var load = new Dictionary<string, int>(await store.CountActiveByNodeAsync(cancellationToken), StringComparer.Ordinal);
+        var picker = new NodePicker(snapshot.Where(n => n.Usable(now)), load);
+        // Read no more of the queue than could be placed now: a pass that follows one finished job reads a few rows.
+        var pageSize = picker.Full ? ReasonPage : Math.Clamp(picker.FreeSlots ?? BatchSize, 16, BatchSize);
         var claims = new List<Claim>();
         var reasons = new List<(long, string?)>();
-        var jobs = new List<JobRow>();
-        var specs = new Dictionary<long, JobSpec>();
+        var jobs = new Dictionary<long, JobRow>();
+        var explained = new Dictionary<JobConstraints, string>(ReferenceEqualityComparer.Instance);
+        string? unconstrained = null;
         // Page on while whole pages find no node, so that jobs no node takes do not block those behind them;
         // but not when no node has room at all: then nothing further down could be placed either.
-        for (var offset = 0; claims.Count == 0; offset += BatchSize)
+        for (var offset = 0; claims.Count == 0; offset += pageSize)
         {
-            var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, BatchSize, cancellationToken);
-            jobs.AddRange(page);
+            var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, pageSize, cancellationToken);
             foreach (var job in page)
             {
-                var spec = Wire.Spec(job.Spec);
-                var best = snapshot
-                    .Where(n => n.Usable(now) && Fits(n, spec.Constraints) && HasRoom(n, load))
-                    .OrderBy(n => n.Slots > 0 ? (double)Load(load, n.Name) / n.Slots : Load(load, n.Name))
-                    .ThenBy(n => Load(load, n.Name))
-                    .ThenBy(n => n.Name, StringComparer.Ordinal)
-                    .FirstOrDefault();
-                if (best is null)
+                var constraints = ConstraintsOf(job);
+                if (picker.Take(constraints) is not { } best)
                 {
-                    var reason = Explain(spec.Constraints, snapshot, load, now);
+                    var reason = constraints is null
+                        ? unconstrained ??= Explain(null, snapshot, load, now)
+                        : explained.TryGetValue(constraints, out var known) ? known : explained[constraints] = Explain(constraints, snapshot, load, now);
                     if (reason != job.QueueReason)
                         reasons.Add((job.Id, reason));
                     continue;
                 }
-                load[best.Name] = Load(load, best.Name) + 1;
-                specs[job.Id] = spec;
+                jobs[job.Id] = job;
                 claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
             }
-            if (page.Count < BatchSize || !snapshot.Any(n => n.Usable(now) && HasRoom(n, load)))
+            if (page.Count < pageSize || picker.Full)
                 break;
         }
         await store.SetQueueReasonsAsync(reasons, cancellationToken);
@@ -82,8 +86,9 @@ internal sealed partial class PlacementService(
         try
         {
             var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
-            var byId = jobs.ToDictionary(j => j.Id);
-            var attempts = won.Select(c => ToAttempt(byId[c.JobId], specs[c.JobId], c, now)).ToList();
+            foreach (var claim in won)
+                _constraints.Remove(claim.JobId);
+            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], c, now)).ToList();
             await starter.StartAllAsync(attempts, cancellationToken);
             return won.Count > 0;
         }
@@ -94,9 +99,16 @@ internal sealed partial class PlacementService(
         }
     }
 
-    private static int Load(Dictionary<string, int> load, string node) => load.GetValueOrDefault(node);
-
-    private static bool HasRoom(NodeSnapshot node, Dictionary<string, int> load) => node.Slots == 0 || Load(load, node.Name) < node.Slots;
+    private JobConstraints? ConstraintsOf(JobRow job)
+    {
+        if (_constraints.TryGetValue(job.Id, out var known))
+            return known;
+        // Bounded: jobs that leave the queue other than by placement (killed, dependency failed) are not removed one by one.
+        if (_constraints.Count >= 200_000)
+            _constraints.Clear();
+        var constraints = Wire.Spec(job.Spec).Constraints;
+        return _constraints[job.Id] = constraints is { Node: null, Labels.Count: 0 } ? null : constraints;
+    }
 
     public static bool Fits(NodeSnapshot node, JobConstraints? constraints) =>
         constraints is null
@@ -132,7 +144,7 @@ internal sealed partial class PlacementService(
         return "every node that fits is busy (all slots taken)";
     }
 
-    private static ActiveAttempt ToAttempt(JobRow job, JobSpec spec, Claim claim, DateTimeOffset now) => new()
+    private static ActiveAttempt ToAttempt(JobRow job, Claim claim, DateTimeOffset now) => new()
     {
         JobId = job.Id,
         Number = claim.Number,
@@ -146,7 +158,7 @@ internal sealed partial class PlacementService(
         Failures = job.Failures,
         TimeoutMs = job.TimeoutMs,
         Spec = job.Spec,
-        ParsedSpec = spec,
+        ParsedSpec = Wire.Spec(job.Spec),
         FilesDir = job.FilesDir,
     };
 
