@@ -19,13 +19,14 @@ public static class Extensions
         ArgumentNullException.ThrowIfNull(builder);
 
         // One line an event, structured; the service name tells apart the services of `drover dev`, which share a console.
+        // The defaults come first so that configuration (e.g. --Serilog:MinimumLevel:Default=Warning) overrides them.
         builder.Services.AddSerilog((services, logger) => logger
-            .ReadFrom.Configuration(builder.Configuration)
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("System.Net.Http.HttpClient", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Extensions.Http", LogEventLevel.Warning)
             .MinimumLevel.Override("Polly", LogEventLevel.Warning)
+            .ReadFrom.Configuration(builder.Configuration)
             .Enrich.WithProperty("service", serviceName)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{service}] {Message:lj}{NewLine}{Exception}"),
