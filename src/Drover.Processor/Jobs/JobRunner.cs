@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Drover.Contracts;
 using Drover.Processor.Push;
 using Microsoft.Extensions.Options;
@@ -11,20 +10,22 @@ namespace Drover.Processor.Jobs;
 internal sealed partial class JobRunner(
     SlotGate slots, JobEvents events, IOptions<ProcessorOptions> options, TimeProvider time, ILogger<JobRunner> logger) : IDisposable
 {
-    // How a command is started:  setsid /bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE argv...
-    // - setsid makes the command the leader of a new session and process group (its pid is the group id), so a kill
-    //   reaches everything it started. .NET's Process cannot call setpgid between fork and exec, and util-linux's
-    //   setsid execs in place (no fork: our child is not a group leader), so the pid we get is the group's id.
+    // How a command is started:  /bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE argv...
+    // - posix_spawn makes the shell the leader of a new session and process group (its pid is the group id), so a
+    //   kill reaches everything it started.
     // - The wrapper is a fixed script. The user's argv reaches it only as positional parameters and runs as "$@":
     //   no word of it is ever parsed by the shell. It points stdout and stderr at the same file descriptor (the
     //   log, opened for append), so the log has the output in exactly the order the command produced it, which
     //   copying two pipes could not promise; the output also keeps flowing to the log if the Processor restarts.
     // - It writes the command's exit code to a file, so a Processor that re-attaches to a command after a restart
-    //   still learns how it ended.
+    //   still learns how it ended. That is why each command costs two execs (the shell, then the command) rather
+    //   than one: the shell is the parent that outlives a Processor restart, as slurmstepd is for Slurm.
     private const string Wrapper = "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r";
 
     private readonly CancellationTokenSource _detach = new();
-    private readonly string _setsid = FindSetsid();
+
+    // The Processor's own environment, read once: every command starts from it plus its job's variables.
+    private readonly System.Collections.IDictionary _environment = Environment.GetEnvironmentVariables();
 
     /// <summary>Starts running a job that holds a slot.</summary>
     public void Start(Job job) => _ = Task.Run(() => RunAsync(job, 0, null));
@@ -125,13 +126,8 @@ internal sealed partial class JobRunner(
 
     private RunningCommand? StartCommand(Job job, NodeJobRequest spec, int index)
     {
-        var start = new ProcessStartInfo(_setsid) { UseShellExecute = false, WorkingDirectory = job.WorkDirectory };
-        foreach (var argument in (string[])["/bin/sh", "-c", Wrapper, "drover-job", job.LogPath, JobStore.ExitCodePath(job, index)])
-            start.ArgumentList.Add(argument);
-        foreach (var argument in spec.Commands[index].ToArgv())
-            start.ArgumentList.Add(argument);
-        foreach (var (name, value) in spec.Environment)
-            start.Environment[name] = value;
+        var argv = new List<string> { "/bin/sh", "-c", Wrapper, "drover-job", job.LogPath, JobStore.ExitCodePath(job, index) };
+        argv.AddRange(spec.Commands[index].ToArgv());
 
         RunningCommand command;
         // Under the gate, so a kill either comes first (and nothing starts) or finds this command to signal.
@@ -139,7 +135,7 @@ internal sealed partial class JobRunner(
         {
             if (job.KillReason is not null)
                 return null;
-            command = RunningCommand.Own(index, Process.Start(start) ?? throw new InvalidOperationException("the command did not start"));
+            command = RunningCommand.Own(index, Spawner.Start("/bin/sh", argv, _environment, spec.Environment, job.WorkDirectory));
             job.Current = command;
         }
         JobStore.SaveProcess(job, new ProcessRecord(index, command.ProcessGroup, ProcessGroups.StartTicks(command.ProcessGroup) ?? 0));
@@ -236,17 +232,6 @@ internal sealed partial class JobRunner(
         var grace = Task.Delay(options.Value.KillGracePeriod, time);
         if (await Task.WhenAny(command.Exited, grace) != command.Exited)
             command.Signal(ProcessGroups.SigKill);
-    }
-
-    private static string FindSetsid()
-    {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Append("/usr/bin"))
-        {
-            var path = Path.Combine(directory, "setsid");
-            if (File.Exists(path))
-                return path;
-        }
-        throw new InvalidOperationException("setsid (util-linux) is needed to run jobs in their own process groups; install util-linux");
     }
 
     public void Dispose() => _detach.Dispose();

@@ -1,10 +1,9 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Drover.Processor.Jobs;
 
 /// <summary>
-/// One command of a job while it runs: the leader of its own process group (started through setsid, so its pid is
+/// One command of a job while it runs: the leader of its own process group (started in a new session, so its pid is
 /// the group id), and a task that completes with its exit code, or null when that cannot be known.
 /// </summary>
 internal sealed class RunningCommand
@@ -21,7 +20,7 @@ internal sealed class RunningCommand
     public Task<int?> Exited { get; }
 
     /// <summary>A command this Processor started: its exit code comes from the kernel.</summary>
-    public static RunningCommand Own(int index, Process process) => new(index, process.Id, WaitAsync(process));
+    public static RunningCommand Own(int index, int pid) => new(index, pid, WaitAsync(pid));
 
     /// <summary>
     /// A command started by an earlier Processor that still runs. It is not our child, so nothing tells us when it
@@ -32,14 +31,7 @@ internal sealed class RunningCommand
 
     public void Signal(int signal) => ProcessGroups.Signal(ProcessGroup, signal);
 
-    private static async Task<int?> WaitAsync(Process process)
-    {
-        using (process)
-        {
-            await process.WaitForExitAsync(CancellationToken.None);
-            return process.ExitCode;
-        }
-    }
+    private static async Task<int?> WaitAsync(int pid) => await Spawner.WaitAsync(pid);
 
     private static async Task<int?> PollAsync(int pid, long startTicks, string exitCodePath, TimeProvider time, CancellationToken detach)
     {
