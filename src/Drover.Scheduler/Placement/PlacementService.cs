@@ -54,9 +54,9 @@ internal sealed partial class PlacementService(
         var jobs = new Dictionary<long, JobRow>();
         var explained = new Dictionary<JobConstraints, string>(ReferenceEqualityComparer.Instance);
         string? unconstrained = null;
-        // Page on while whole pages find no node, so that jobs no node takes do not block those behind them;
-        // but not when no node has room at all: then nothing further down could be placed either.
-        for (var offset = 0; claims.Count == 0; offset += pageSize)
+        // Page on (in full pages) while whole pages find no node, so that jobs no node takes do not block those behind
+        // them; but not when no node has room at all: then nothing further down could be placed either.
+        for (var offset = 0; claims.Count == 0; offset += pageSize, pageSize = BatchSize)
         {
             var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, pageSize, cancellationToken);
             foreach (var job in page)

@@ -70,16 +70,23 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         }
     }
 
+    // The physical connections whose pragmas are set: they persist while the pool keeps the connection open, and
+    // setting them again on every open is three statements parsed and run for nothing on every call.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _prepared = [];
+
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        if (_prepared.TryGetValue(connection.Handle!, out _))
+            return connection;
         // synchronous=FULL: a 202 promises the job is on disk, and with NORMAL a WAL commit can be lost on power
         // failure (not on a process crash). Batched submissions make the extra fsync per transaction affordable.
         // busy_timeout: the placement loop, the follower and the submission writer take turns as the one writer.
         using var pragma = connection.CreateCommand();
         pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
+        _prepared.AddOrUpdate(connection.Handle!, connection.Handle!);
         return connection;
     }
 
@@ -302,32 +309,34 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         var settle = new Settlement();
         foreach (var change in changes)
         {
-            // Both compare-and-sets hold or neither change stays: the savepoint undoes a half.
-            var ok = await InSavepointAsync(connection, transaction, async () =>
-                await connection.ExecuteAsync(
-                    """
-                    UPDATE attempts
-                    SET state = @AttemptState, status = @AttemptStatus, reason = @AttemptReason,
-                        exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(@StartedAt, started_at),
-                        finished_at = COALESCE(@FinishedAt, finished_at), message = COALESCE(@Message, message)
-                    WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
-                    """, change, transaction) == 1
-                && await connection.ExecuteAsync(
-                    """
-                    UPDATE jobs
-                    SET state = @JobState, status = @JobStatus, reason = @JobReason,
-                        exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(started_at, @StartedAt),
-                        finished_at = @JobFinishedAt, not_before = @NotBefore, failures = failures + @FailuresDelta,
-                        queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
-                    WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
-                    """, new
-                    {
-                        change.JobState, change.JobStatus, change.JobReason, change.ExitCode, change.StartedAt,
-                        change.JobFinishedAt, change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message,
-                        Now = now, change.JobId, change.Number, change.ExpectedJobState,
-                    }, transaction) == 1);
+            // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state too,
+            // and nothing else writes between the two statements (one writer, inside this transaction).
+            var ok = await connection.ExecuteAsync(
+                """
+                UPDATE jobs
+                SET state = @JobState, status = @JobStatus, reason = @JobReason,
+                    exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(started_at, @StartedAt),
+                    finished_at = @JobFinishedAt, not_before = @NotBefore, failures = failures + @FailuresDelta,
+                    queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
+                WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
+                  AND EXISTS (SELECT 1 FROM attempts WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState)
+                """, new
+                {
+                    change.JobState, change.JobStatus, change.JobReason, change.ExitCode, change.StartedAt,
+                    change.JobFinishedAt, change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message,
+                    Now = now, change.JobId, change.Number, change.ExpectedJobState, change.ExpectedAttemptState,
+                }, transaction) == 1;
             if (!ok)
                 continue;
+            if (await connection.ExecuteAsync(
+                """
+                UPDATE attempts
+                SET state = @AttemptState, status = @AttemptStatus, reason = @AttemptReason,
+                    exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(@StartedAt, started_at),
+                    finished_at = COALESCE(@FinishedAt, finished_at), message = COALESCE(@Message, message)
+                WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
+                """, change, transaction) != 1)
+                throw new InvalidOperationException($"attempt {change.JobId}-{change.Number} changed under its job's update");
             applied.Add(change);
             if (change.JobState == "stopped")
                 await CommandsEndedAsync(connection, transaction, change.JobId, now, settle);
