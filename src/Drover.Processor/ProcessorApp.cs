@@ -51,7 +51,7 @@ public static class ProcessorApp
         // Push to the scheduler (feature "push"): both loops do nothing unless Processor:SchedulerUrl is set.
         services.AddSingleton<JobEvents>();
         services.AddSingleton<SchedulerClient>();
-        services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).AddStandardResilienceHandler();
+        services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).RemoveAllLoggers().AddStandardResilienceHandler();
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<PushService>();
     }

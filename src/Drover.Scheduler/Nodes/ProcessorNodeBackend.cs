@@ -27,7 +27,10 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
     /// </summary>
     public static void AddClients(IServiceCollection services)
     {
+        // No per-request log scope and log lines (the factory's default): a placement pass makes hundreds of calls,
+        // and failures are logged where they are handled, with the job and node they concern.
         services.AddHttpClient(Client, c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers()
             .AddResilienceHandler("node", (pipeline, context) =>
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<SchedulerOptions>>().Value;
