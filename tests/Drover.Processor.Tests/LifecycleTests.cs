@@ -20,6 +20,9 @@ public sealed class LifecycleTests : IAsyncLifetime
         using var first = await _host.PostJsonAsync("/processor/jobs/new", job);
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         Assert.Equal("/processor/jobs/once/status", first.Headers.Location?.OriginalString);
+        var accepted = await ProcessorHost.ReadStatusAsync(first);
+        Assert.Equal(JobState.Running, accepted.State); // it holds a slot and starts at once
+        Assert.NotNull(accepted.StartedAt);
         await _host.WaitStoppedAsync("once");
 
         using var again = await _host.PostJsonAsync("/processor/job/new", job);

@@ -51,7 +51,8 @@ internal sealed partial class JobRunner(
         {
             if (detach.IsCancellationRequested)
                 return;
-            if (attached is null)
+            // A job accepted by this Processor is recorded running already; one found queued at start-up is not.
+            if (attached is null && job.Status.State == JobState.Queued)
                 MarkRunning(job);
             timeout = StartTimeout(job, spec);
 

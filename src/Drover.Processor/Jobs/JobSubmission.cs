@@ -53,8 +53,13 @@ internal static class JobSubmission
                 context.Response.Headers.RetryAfter = "1";
                 return Problems.SlotsFull(slots.Capacity);
             }
+            // The job holds a slot and the runner starts it at once, so it is recorded as running from the start: the
+            // fsync that makes the accept durable also stands for "started", so a restart never runs it again, and
+            // the 201 tells the scheduler it runs. (A Processor that dies before the first command starts reports
+            // the job node_restarted, not queued.)
+            var now = time.GetUtcNow();
             var job = new Job(id, store.DirectoryOf(id), spec,
-                new NodeJobStatus { RequestId = id, State = JobState.Queued, Status = JobStatus.Unknown, CreatedAt = time.GetUtcNow() });
+                new NodeJobStatus { RequestId = id, State = JobState.Running, Status = JobStatus.Unknown, CreatedAt = now, StartedAt = now });
             // Two identical requests racing: exactly one claims the id and records the job; the other waits for that.
             var winner = store.GetOrAdd(job);
             if (winner != job)
