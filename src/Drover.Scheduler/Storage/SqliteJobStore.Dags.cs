@@ -217,12 +217,13 @@ internal sealed partial class SqliteJobStore
         return settle;
     }
 
+    private const string AppendEventSql = """
+        INSERT INTO events (at, kind, job_id, root, parent, state, status, reason, node)
+        SELECT @now, 'job', id, COALESCE(root, id), parent, state, status, reason, node FROM jobs WHERE id = @jobId
+        """;
+
     private static Task<int> AppendEventAsync(SqliteConnection c, DbTransaction t, long jobId, long now) =>
-        c.ExecuteAsync(
-            """
-            INSERT INTO events (at, kind, job_id, root, parent, state, status, reason, node)
-            SELECT @now, 'job', id, COALESCE(root, id), parent, state, status, reason, node FROM jobs WHERE id = @jobId
-            """, new { jobId, now }, t);
+        c.ExecuteAsync(AppendEventSql, new { jobId, now }, t);
 
     private static Task<int> AppendNodeEventAsync(SqliteConnection c, DbTransaction t, string node, string change, long now) =>
         c.ExecuteAsync("INSERT INTO events (at, kind, state, node) VALUES (@now, 'node', @change, @node)", new { now, change, node }, t);

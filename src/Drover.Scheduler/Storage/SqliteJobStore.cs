@@ -201,21 +201,23 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var won = new List<Claim>(claims.Count);
+        using var claimJob = new BatchStatement(connection, transaction,
+            """
+            UPDATE jobs SET state = 'placed', attempts = @Number, node = @Node, queue_reason = NULL, not_before = NULL, updated_at = @now
+            WHERE id = @JobId AND state = 'queued' AND attempts = @Number - 1
+            """, "@JobId", "@Number", "@Node", "@now");
+        using var insertAttempt = new BatchStatement(connection, transaction,
+            """
+            INSERT INTO attempts (job_id, number, node, backend_ref, state, status, placed_at)
+            VALUES (@JobId, @Number, @Node, @BackendRef, 'placed', 'unknown', @now)
+            """, "@JobId", "@Number", "@Node", "@BackendRef", "@now");
+        using var appendEvent = new BatchStatement(connection, transaction, AppendEventSql, "@jobId", "@now");
         foreach (var claim in claims)
         {
-            var moved = await connection.ExecuteAsync(
-                """
-                UPDATE jobs SET state = 'placed', attempts = @Number, node = @Node, queue_reason = NULL, not_before = NULL, updated_at = @now
-                WHERE id = @JobId AND state = 'queued' AND attempts = @Number - 1
-                """, new { claim.JobId, claim.Number, claim.Node, now }, transaction);
-            if (moved != 1)
+            if (await claimJob.RunAsync(claim.JobId, claim.Number, claim.Node, now) != 1)
                 continue;
-            await connection.ExecuteAsync(
-                """
-                INSERT INTO attempts (job_id, number, node, backend_ref, state, status, placed_at)
-                VALUES (@JobId, @Number, @Node, @BackendRef, 'placed', 'unknown', @now)
-                """, new { claim.JobId, claim.Number, claim.Node, claim.BackendRef, now }, transaction);
-            await AppendEventAsync(connection, transaction, claim.JobId, now);
+            await insertAttempt.RunAsync(claim.JobId, claim.Number, claim.Node, claim.BackendRef, now);
+            await appendEvent.RunAsync(claim.JobId, now);
             won.Add(claim);
         }
         await transaction.CommitAsync(cancellationToken);
@@ -307,41 +309,47 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var applied = new List<AttemptChange>(changes.Count);
         var settle = new Settlement();
+        // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state too,
+        // and nothing else writes between the two statements (one writer, inside this transaction).
+        using var updateJob = new BatchStatement(connection, transaction,
+            """
+            UPDATE jobs
+            SET state = @JobState, status = @JobStatus, reason = @JobReason,
+                exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(started_at, @StartedAt),
+                finished_at = @JobFinishedAt, not_before = @NotBefore, failures = failures + @FailuresDelta,
+                queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
+            WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
+              AND EXISTS (SELECT 1 FROM attempts WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState)
+            """,
+            "@JobState", "@JobStatus", "@JobReason", "@ExitCode", "@StartedAt", "@JobFinishedAt", "@NotBefore", "@FailuresDelta",
+            "@QueueReason", "@Message", "@Now", "@JobId", "@Number", "@ExpectedJobState", "@ExpectedAttemptState");
+        using var updateAttempt = new BatchStatement(connection, transaction,
+            """
+            UPDATE attempts
+            SET state = @AttemptState, status = @AttemptStatus, reason = @AttemptReason,
+                exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(@StartedAt, started_at),
+                finished_at = COALESCE(@FinishedAt, finished_at), message = COALESCE(@Message, message)
+            WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
+            """,
+            "@AttemptState", "@AttemptStatus", "@AttemptReason", "@ExitCode", "@StartedAt", "@FinishedAt", "@Message",
+            "@JobId", "@Number", "@ExpectedAttemptState");
+        using var appendEvent = new BatchStatement(connection, transaction, AppendEventSql, "@jobId", "@now");
         foreach (var change in changes)
         {
-            // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state too,
-            // and nothing else writes between the two statements (one writer, inside this transaction).
-            var ok = await connection.ExecuteAsync(
-                """
-                UPDATE jobs
-                SET state = @JobState, status = @JobStatus, reason = @JobReason,
-                    exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(started_at, @StartedAt),
-                    finished_at = @JobFinishedAt, not_before = @NotBefore, failures = failures + @FailuresDelta,
-                    queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
-                WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
-                  AND EXISTS (SELECT 1 FROM attempts WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState)
-                """, new
-                {
-                    change.JobState, change.JobStatus, change.JobReason, change.ExitCode, change.StartedAt,
-                    change.JobFinishedAt, change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message,
-                    Now = now, change.JobId, change.Number, change.ExpectedJobState, change.ExpectedAttemptState,
-                }, transaction) == 1;
-            if (!ok)
+            if (await updateJob.RunAsync(
+                    change.JobState, change.JobStatus, change.JobReason, change.ExitCode, change.StartedAt, change.JobFinishedAt,
+                    change.NotBefore, change.FailuresDelta, change.QueueReason, change.Message, now, change.JobId, change.Number,
+                    change.ExpectedJobState, change.ExpectedAttemptState) != 1)
                 continue;
-            if (await connection.ExecuteAsync(
-                """
-                UPDATE attempts
-                SET state = @AttemptState, status = @AttemptStatus, reason = @AttemptReason,
-                    exit_code = COALESCE(@ExitCode, exit_code), started_at = COALESCE(@StartedAt, started_at),
-                    finished_at = COALESCE(@FinishedAt, finished_at), message = COALESCE(@Message, message)
-                WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
-                """, change, transaction) != 1)
+            if (await updateAttempt.RunAsync(
+                    change.AttemptState, change.AttemptStatus, change.AttemptReason, change.ExitCode, change.StartedAt,
+                    change.FinishedAt, change.Message, change.JobId, change.Number, change.ExpectedAttemptState) != 1)
                 throw new InvalidOperationException($"attempt {change.JobId}-{change.Number} changed under its job's update");
             applied.Add(change);
             if (change.JobState == "stopped")
                 await CommandsEndedAsync(connection, transaction, change.JobId, now, settle);
             else
-                await AppendEventAsync(connection, transaction, change.JobId, now);
+                await appendEvent.RunAsync(change.JobId, now);
         }
         await SettleAsync(connection, transaction, settle, now);
         await transaction.CommitAsync(cancellationToken);
