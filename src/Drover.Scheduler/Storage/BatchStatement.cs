@@ -30,5 +30,13 @@ internal sealed class BatchStatement : IDisposable
         return _command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>Runs the statement as a query; the reader must be disposed before the statement runs again.</summary>
+    public Task<SqliteDataReader> ReadAsync(params object?[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+            _command.Parameters[i].Value = values[i] ?? DBNull.Value;
+        return _command.ExecuteReaderAsync();
+    }
+
     public void Dispose() => _command.Dispose();
 }

@@ -13,12 +13,28 @@ namespace Drover.Scheduler.Storage;
 internal sealed partial class SqliteJobStore
 {
     /// <summary>What a transaction's changes set off: jobs that stopped (to settle), files to delete, jobs made placeable.</summary>
-    private sealed class Settlement
+    private sealed class Settlement : IDisposable
     {
+        private readonly Dictionary<string, BatchStatement> _statements = new(StringComparer.Ordinal);
+
         public Queue<long> Stopped { get; } = new();
         public List<string> Files { get; } = [];
         public bool Released { get; set; }
         public bool Changed { get; set; }
+
+        /// <summary>A statement prepared once for this transaction and reused for every job it settles.</summary>
+        public BatchStatement Statement(SqliteConnection c, DbTransaction t, string sql, params string[] names)
+        {
+            if (!_statements.TryGetValue(sql, out var statement))
+                _statements[sql] = statement = new BatchStatement(c, t, sql, names);
+            return statement;
+        }
+
+        public void Dispose()
+        {
+            foreach (var statement in _statements.Values)
+                statement.Dispose();
+        }
     }
 
     /// <summary>Records a new job's edges and root; resolves at once what its dependencies already decided.</summary>
@@ -90,8 +106,13 @@ internal sealed partial class SqliteJobStore
     private static async Task CommandsEndedAsync(SqliteConnection c, DbTransaction t, long id, long now, Settlement settle)
     {
         settle.Changed = true;
-        var job = await c.QuerySingleAsync<(string Status, long WaitForChildren)>(
-            "SELECT status, wait_for_children FROM jobs WHERE id = @id", new { id }, t);
+        (string Status, long WaitForChildren) job;
+        await using (var reader = await settle.Statement(c, t, "SELECT status, wait_for_children FROM jobs WHERE id = @id", "@id").ReadAsync(id))
+        {
+            if (!await reader.ReadAsync())
+                throw new InvalidOperationException($"job {id} is gone");
+            job = (reader.GetString(0), reader.GetInt64(1));
+        }
         if (job.Status == "good" && job.WaitForChildren == 1)
         {
             var (running, failed) = await ChildrenAsync(c, t, id);
@@ -109,7 +130,7 @@ internal sealed partial class SqliteJobStore
             if (failed > 0)
                 await FailForChildrenAsync(c, t, id, failed, now);
         }
-        await AppendEventAsync(c, t, id, now);
+        await settle.Statement(c, t, AppendEventSql, "@jobId", "@now").RunAsync(id, now);
         settle.Stopped.Enqueue(id);
     }
 
@@ -141,13 +162,23 @@ internal sealed partial class SqliteJobStore
     {
         while (settle.Stopped.TryDequeue(out var id))
         {
-            var job = await c.QuerySingleAsync<(string Status, string? Reason, long? Parent)>(
-                "SELECT status, reason, parent FROM jobs WHERE id = @id", new { id }, t);
-            var edges = (await c.QueryAsync<(long JobId, string Condition, string? FilesDir)>(
+            (string Status, string? Reason, long? Parent) job;
+            await using (var reader = await settle.Statement(c, t, "SELECT status, reason, parent FROM jobs WHERE id = @id", "@id").ReadAsync(id))
+            {
+                if (!await reader.ReadAsync())
+                    throw new InvalidOperationException($"job {id} is gone");
+                job = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
+            }
+            var edges = new List<(long JobId, string Condition, string? FilesDir)>();
+            await using (var reader = await settle.Statement(c, t,
                 """
                 SELECT d.job_id, d.condition, j.files_dir FROM dependencies d JOIN jobs j ON j.id = d.job_id
                 WHERE d.depends_on = @id AND j.state = 'queued'
-                """, new { id }, t)).AsList();
+                """, "@id").ReadAsync(id))
+            {
+                while (await reader.ReadAsync())
+                    edges.Add((reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+            }
             foreach (var edge in edges)
             {
                 if (Unmet(edge.Condition, job.Status, job.Reason) is { } reason)
@@ -214,6 +245,7 @@ internal sealed partial class SqliteJobStore
         var settle = new Settlement { Changed = true };
         settle.Stopped.Enqueue(id);
         await SettleAsync(c, t, settle, now);
+        settle.Dispose(); // its statements; what it settled stays readable for the caller
         return settle;
     }
 

@@ -120,7 +120,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var results = new List<InsertResult>(jobs.Count);
-        var settle = new Settlement();
+        using var settle = new Settlement();
         foreach (var job in jobs)
         {
             // ON CONFLICT DO NOTHING + RETURNING: portable to PostgreSQL; a request id seen before yields no row.
@@ -308,7 +308,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var applied = new List<AttemptChange>(changes.Count);
-        var settle = new Settlement();
+        using var settle = new Settlement();
         // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state too,
         // and nothing else writes between the two statements (one writer, inside this transaction).
         using var updateJob = new BatchStatement(connection, transaction,
@@ -368,7 +368,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
                             queue_reason = NULL, finished_at = @now, updated_at = @now
             WHERE id = @jobId AND state = 'queued'
             """, new { jobId, reason, now }, transaction) == 1;
-        var settle = new Settlement();
+        using var settle = new Settlement();
         if (stopped)
         {
             await AppendEventAsync(connection, transaction, jobId, now);
