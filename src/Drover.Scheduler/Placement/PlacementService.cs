@@ -19,7 +19,8 @@ internal sealed partial class PlacementService(
     // With no free slot a pass only refreshes the queue reasons of the jobs at the head of the queue.
     private const int ReasonPage = 64;
 
-    // Constraints by job id: a queued job is looked at by many passes, and its spec (JSON) never changes.
+    // Constraints by job id: a queued job is looked at by many passes, and its spec (JSON) never changes. Used by the
+    // one placement loop only.
     private readonly Dictionary<long, JobConstraints?> _constraints = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -40,8 +41,8 @@ internal sealed partial class PlacementService(
         }
     }
 
-    /// <summary>One pass; true when it placed something and more may be waiting.</summary>
-    internal async Task<bool> PlaceOnceAsync(CancellationToken cancellationToken)
+    /// <summary>One pass; true when it placed something and more may be waiting. Only this service's loop runs passes.</summary>
+    private async Task<bool> PlaceOnceAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var snapshot = nodes.Snapshot();
