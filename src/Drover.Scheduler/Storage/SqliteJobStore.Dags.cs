@@ -30,6 +30,10 @@ internal sealed partial class SqliteJobStore
             return statement;
         }
 
+        /// <summary>Records a job's change in the event feed, with the statement this transaction prepared for it.</summary>
+        public Task<int> AppendEventAsync(SqliteConnection c, DbTransaction t, long jobId, long now) =>
+            Statement(c, t, AppendEventSql, "@jobId", "@now").RunAsync(jobId, now);
+
         public void Dispose()
         {
             foreach (var statement in _statements.Values)
@@ -78,7 +82,7 @@ internal sealed partial class SqliteJobStore
             if (job.FilesDir is { } dir)
                 settle.Files.Add(dir);
         }
-        await AppendEventAsync(c, t, id, job.CreatedAt);
+        await settle.AppendEventAsync(c, t, id, job.CreatedAt);
     }
 
     /// <summary>Null when an edge of this condition is met by a job that ended so; else the reason its dependent stops.</summary>
@@ -124,13 +128,13 @@ internal sealed partial class SqliteJobStore
                                     message = 'commands ended good; waiting for children', updated_at = @now
                     WHERE id = @id
                     """, new { id, now }, t);
-                await AppendEventAsync(c, t, id, now);
+                await settle.AppendEventAsync(c, t, id, now);
                 return;
             }
             if (failed > 0)
                 await FailForChildrenAsync(c, t, id, failed, now);
         }
-        await settle.Statement(c, t, AppendEventSql, "@jobId", "@now").RunAsync(id, now);
+        await settle.AppendEventAsync(c, t, id, now);
         settle.Stopped.Enqueue(id);
     }
 
@@ -191,7 +195,7 @@ internal sealed partial class SqliteJobStore
                         """, new { edge.JobId, reason, now, message = Explain(id, edge.Condition, job.Status, job.Reason) }, t);
                     if (stopped != 1)
                         continue;
-                    await AppendEventAsync(c, t, edge.JobId, now);
+                    await settle.AppendEventAsync(c, t, edge.JobId, now);
                     settle.Stopped.Enqueue(edge.JobId);
                     if (edge.FilesDir is { } dir)
                         settle.Files.Add(dir);
@@ -224,7 +228,7 @@ internal sealed partial class SqliteJobStore
                                         finished_at = @now, updated_at = @now
                         WHERE id = @parent
                         """, new { parent, now }, t);
-                await AppendEventAsync(c, t, parent, now);
+                await settle.AppendEventAsync(c, t, parent, now);
                 settle.Stopped.Enqueue(parent);
             }
         }

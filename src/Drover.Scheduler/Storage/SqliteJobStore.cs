@@ -72,13 +72,13 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
 
     // The physical connections whose pragmas are set: they persist while the pool keeps the connection open, and
     // setting them again on every open is three statements parsed and run for nothing on every call.
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _prepared = [];
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _pragmasSet = [];
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
-        if (_prepared.TryGetValue(connection.Handle!, out _))
+        if (_pragmasSet.TryGetValue(connection.Handle!, out _))
             return connection;
         // synchronous=FULL: a 202 promises the job is on disk, and with NORMAL a WAL commit can be lost on power
         // failure (not on a process crash). Batched submissions make the extra fsync per transaction affordable.
@@ -86,7 +86,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         using var pragma = connection.CreateCommand();
         pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
-        _prepared.AddOrUpdate(connection.Handle!, connection.Handle!);
+        _pragmasSet.AddOrUpdate(connection.Handle!, connection.Handle!);
         return connection;
     }
 
@@ -333,7 +333,6 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             """,
             "@AttemptState", "@AttemptStatus", "@AttemptReason", "@ExitCode", "@StartedAt", "@FinishedAt", "@Message",
             "@JobId", "@Number", "@ExpectedAttemptState");
-        using var appendEvent = new BatchStatement(connection, transaction, AppendEventSql, "@jobId", "@now");
         foreach (var change in changes)
         {
             if (await updateJob.RunAsync(
@@ -349,7 +348,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             if (change.JobState == "stopped")
                 await CommandsEndedAsync(connection, transaction, change.JobId, now, settle);
             else
-                await appendEvent.RunAsync(change.JobId, now);
+                await settle.AppendEventAsync(connection, transaction, change.JobId, now);
         }
         await SettleAsync(connection, transaction, settle, now);
         await transaction.CommitAsync(cancellationToken);
