@@ -23,19 +23,20 @@ internal sealed class BatchStatement : IDisposable
     }
 
     /// <summary>Runs the statement with these parameter values (null for NULL); the number of rows it changed.</summary>
-    public Task<int> RunAsync(params object?[] values)
-    {
-        for (var i = 0; i < values.Length; i++)
-            _command.Parameters[i].Value = values[i] ?? DBNull.Value;
-        return _command.ExecuteNonQueryAsync();
-    }
+    public Task<int> RunAsync(params object?[] values) => Bind(values).ExecuteNonQueryAsync();
 
     /// <summary>Runs the statement as a query; the reader must be disposed before the statement runs again.</summary>
-    public Task<SqliteDataReader> ReadAsync(params object?[] values)
+    public Task<SqliteDataReader> ReadAsync(params object?[] values) => Bind(values).ExecuteReaderAsync();
+
+    /// <summary>Runs the statement and gives the first column of its first row; null when there is no row (or it is NULL).</summary>
+    public async Task<long?> ScalarAsync(params object?[] values) =>
+        await Bind(values).ExecuteScalarAsync() is long value ? value : null;
+
+    private SqliteCommand Bind(object?[] values)
     {
         for (var i = 0; i < values.Length; i++)
             _command.Parameters[i].Value = values[i] ?? DBNull.Value;
-        return _command.ExecuteReaderAsync();
+        return _command;
     }
 
     public void Dispose() => _command.Dispose();

@@ -124,13 +124,15 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         foreach (var job in jobs)
         {
             // ON CONFLICT DO NOTHING + RETURNING: portable to PostgreSQL; a request id seen before yields no row.
-            var id = await connection.ExecuteScalarAsync<long?>(
+            var id = await settle.Statement(connection, transaction,
                 """
                 INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at, wait_for_children)
                 VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt, @WaitForChildren)
                 ON CONFLICT (request_id) DO NOTHING
                 RETURNING id
-                """, job, transaction);
+                """, "@RequestId", "@Spec", "@Priority", "@MaxAttempts", "@Parent", "@TimeoutMs", "@FilesDir", "@CreatedAt", "@WaitForChildren")
+                .ScalarAsync(job.RequestId, job.Spec, job.Priority, job.MaxAttempts, job.Parent, job.TimeoutMs, job.FilesDir, job.CreatedAt,
+                    job.WaitForChildren ? 1 : 0);
             if (id is { } created)
             {
                 results.Add(new InsertResult(created, job.RequestId, true));
