@@ -235,7 +235,7 @@ internal sealed partial class SqliteJobStore
     }
 
     /// <summary>A kill of a job that only waits for its children: nothing runs on a node, so it stops here.</summary>
-    private static async Task<Settlement?> StopAwaitingAsync(SqliteConnection c, DbTransaction t, long id, string reason, long now)
+    private static async Task<bool> StopAwaitingAsync(SqliteConnection c, DbTransaction t, long id, string reason, long now, Settlement settle)
     {
         var stopped = await c.ExecuteAsync(
             """
@@ -244,13 +244,12 @@ internal sealed partial class SqliteJobStore
             WHERE id = @id AND state = 'running' AND awaiting_children = 1
             """, new { id, reason, now }, t);
         if (stopped != 1)
-            return null;
-        await AppendEventAsync(c, t, id, now);
-        var settle = new Settlement { Changed = true };
+            return false;
+        await settle.AppendEventAsync(c, t, id, now);
+        settle.Changed = true;
         settle.Stopped.Enqueue(id);
         await SettleAsync(c, t, settle, now);
-        settle.Dispose(); // its statements; what it settled stays readable for the caller
-        return settle;
+        return true;
     }
 
     private const string AppendEventSql = """

@@ -386,10 +386,11 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         await using var lease = await WriteAsync(cancellationToken);
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (await StopAwaitingAsync(connection, transaction, jobId, reason, _time.GetUtcNow().ToUnixTimeMilliseconds()) is { } settled)
+        using var settle = new Settlement();
+        if (await StopAwaitingAsync(connection, transaction, jobId, reason, _time.GetUtcNow().ToUnixTimeMilliseconds(), settle))
         {
             await transaction.CommitAsync(cancellationToken);
-            Published(settled);
+            Published(settle);
             return true;
         }
         var marked = await connection.ExecuteAsync(
