@@ -53,6 +53,7 @@ internal sealed partial class PlacementService(
         var claims = new List<Claim>();
         var reasons = new List<(long, string?)>();
         var jobs = new Dictionary<long, JobRow>();
+        var specs = new Dictionary<long, JobSpec>(); // specs this pass had to parse, kept for the start of those it places
         var explained = new Dictionary<JobConstraints, string>(ReferenceEqualityComparer.Instance);
         string? unconstrained = null;
         // Page on (in full pages) while whole pages find no node, so that jobs no node takes do not block those behind
@@ -62,7 +63,7 @@ internal sealed partial class PlacementService(
             var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, pageSize, cancellationToken);
             foreach (var job in page)
             {
-                var constraints = ConstraintsOf(job);
+                var constraints = ConstraintsOf(job, specs);
                 if (picker.Take(constraints) is not { } best)
                 {
                     var reason = constraints is null
@@ -89,7 +90,7 @@ internal sealed partial class PlacementService(
             var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
             foreach (var claim in won)
                 _constraints.Remove(claim.JobId);
-            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], c, now)).ToList();
+            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, now)).ToList();
             await starter.StartAllAsync(attempts, cancellationToken);
             return won.Count > 0;
         }
@@ -100,14 +101,15 @@ internal sealed partial class PlacementService(
         }
     }
 
-    private JobConstraints? ConstraintsOf(JobRow job)
+    private JobConstraints? ConstraintsOf(JobRow job, Dictionary<long, JobSpec> parsed)
     {
         if (_constraints.TryGetValue(job.Id, out var known))
             return known;
         // Bounded: jobs that leave the queue other than by placement (killed, dependency failed) are not removed one by one.
         if (_constraints.Count >= 200_000)
             _constraints.Clear();
-        var constraints = Wire.Spec(job.Spec).Constraints;
+        var spec = parsed[job.Id] = Wire.Spec(job.Spec);
+        var constraints = spec.Constraints;
         return _constraints[job.Id] = constraints is { Node: null, Labels.Count: 0 } ? null : constraints;
     }
 
@@ -145,7 +147,7 @@ internal sealed partial class PlacementService(
         return "every node that fits is busy (all slots taken)";
     }
 
-    private static ActiveAttempt ToAttempt(JobRow job, Claim claim, DateTimeOffset now) => new()
+    private static ActiveAttempt ToAttempt(JobRow job, JobSpec? spec, Claim claim, DateTimeOffset now) => new()
     {
         JobId = job.Id,
         Number = claim.Number,
@@ -159,7 +161,7 @@ internal sealed partial class PlacementService(
         Failures = job.Failures,
         TimeoutMs = job.TimeoutMs,
         Spec = job.Spec,
-        ParsedSpec = Wire.Spec(job.Spec),
+        ParsedSpec = spec ?? Wire.Spec(job.Spec),
         FilesDir = job.FilesDir,
     };
 
