@@ -18,7 +18,24 @@ internal sealed class AwsTestHost : IAsyncDisposable
     public AwsTestHost(
         FakeAws fake, Action<Dictionary<string, string?>>? configure = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
-        var settings = new Dictionary<string, string?>
+        var settings = Settings(fake);
+        configure?.Invoke(settings);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var collection = new ServiceCollection();
+        collection.AddSingleton<IConfiguration>(configuration);
+        collection.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+        if (time is not null)
+            collection.AddSingleton(time);
+        services?.Invoke(collection);
+        collection.AddDroverAws();
+        _provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    /// <summary>The configuration of one ECS node, <see cref="NodeName"/>, on the test server, with its test credentials.</summary>
+    public static Dictionary<string, string?> Settings(FakeAws fake)
+    {
+        ArgumentNullException.ThrowIfNull(fake);
+        return new Dictionary<string, string?>
         {
             ["Aws:AccessKeyId"] = FakeAws.AccessKeyId,
             ["Aws:SecretAccessKey"] = FakeAws.SecretAccessKey,
@@ -39,21 +56,11 @@ internal sealed class AwsTestHost : IAsyncDisposable
             ["Aws:EcsNodes:0:MissingGrace"] = "00:00:30",
             ["Aws:EcsNodes:0:LogPollInterval"] = "00:00:00.100",
         };
-        configure?.Invoke(settings);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var collection = new ServiceCollection();
-        collection.AddSingleton<IConfiguration>(configuration);
-        collection.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
-        if (time is not null)
-            collection.AddSingleton(time);
-        services?.Invoke(collection);
-        collection.AddDroverAws();
-        _provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
     }
 
     public IServiceProvider Services => _provider;
 
-    public EcsNode Node => _provider.GetRequiredService<EcsNodes>().Find(NodeName)!;
+    public Ecs.EcsNode Node => _provider.GetRequiredService<EcsNodes>().Find(NodeName)!;
 
     public ValueTask DisposeAsync() => _provider.DisposeAsync();
 

@@ -52,9 +52,10 @@ public abstract partial class NodeProtocolTests<TNode>
         var marker = NewMarker();
         var hostile = Hostile(marker);
         var id = Id("hostile-argv");
-        await client.SubmitAsync(Json(Spec(id, ["printf", "%s|", .. hostile])));
+        // The output ends with a line end (echo): a node with a line-based log ends every line with one (docs/node-protocol.md).
+        await client.SubmitAsync(Json(Spec(id, ["printf", "%s|", .. hostile], ["echo"])));
         Assert.Equal("good", NodeClient.Status(await client.WaitStoppedAsync(id)));
-        Assert.Equal(string.Concat(hostile.Select(h => h + "|")), await client.LogAsync(id));
+        Assert.Equal(string.Concat(hostile.Select(h => h + "|")) + "\n", await client.LogAsync(id));
 
         // A hostile program name is looked up as a program (and not found), never parsed.
         foreach (var program in new[] { $"touch {marker}", $"$(touch {marker})", $"sh -c 'touch {marker}'" })
@@ -73,7 +74,7 @@ public abstract partial class NodeProtocolTests<TNode>
         var marker = NewMarker();
         var hostile = Hostile(marker);
         var environment = hostile.Select((h, i) => (Name: $"HOSTILE_{i}", Value: h)).ToDictionary(p => p.Name, p => p.Value);
-        var print = "printf '%s|' " + string.Join(' ', environment.Keys.Select(k => $"\"${k}\""));
+        var print = "printf '%s|' " + string.Join(' ', environment.Keys.Select(k => $"\"${k}\"")) + "; echo";
         var id = Id("hostile-env");
         var spec = new Dictionary<string, object>
         {
@@ -83,7 +84,7 @@ public abstract partial class NodeProtocolTests<TNode>
         };
         await client.SubmitAsync(Json(spec));
         Assert.Equal("good", NodeClient.Status(await client.WaitStoppedAsync(id)));
-        Assert.Equal(string.Concat(hostile.Select(h => h + "|")), await client.LogAsync(id));
+        Assert.Equal(string.Concat(hostile.Select(h => h + "|")) + "\n", await client.LogAsync(id));
         await AssertNothingRanAsync(client, marker);
     }
 

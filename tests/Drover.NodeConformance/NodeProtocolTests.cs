@@ -153,10 +153,10 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
         await client.SubmitAsync($$"""
             {"request_id": "{{id}}", "commands": [
               {"exec": ["printf", "exec "]}, {"command": ["printf", "command "]}, ["printf", "bare "],
-              {"shell": "printf 'shell %s' $((40 + 2))"}]}
+              {"shell": "printf 'shell %s\\n' $((40 + 2))"}]}
             """);
         Assert.Equal("good", NodeClient.Status(await client.WaitStoppedAsync(id)));
-        Assert.Equal("exec command bare shell 42", await client.LogAsync(id));
+        Assert.Equal("exec command bare shell 42\n", await client.LogAsync(id));
     }
 
     [SkippableFact]
@@ -248,11 +248,11 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
         {
             ["request_id"] = id,
             ["environment"] = new Dictionary<string, string> { ["DROVER_CONFORMANCE_A"] = "one two", ["DROVER_CONFORMANCE_B"] = "grüße" },
-            ["commands"] = new[] { new { exec = new[] { "sh", "-c", "printf '%s|%s|%s' \"$DROVER_CONFORMANCE_A\" \"$DROVER_CONFORMANCE_B\" \"${PATH:+has-path}\"" } } },
+            ["commands"] = new[] { new { exec = new[] { "sh", "-c", "printf '%s|%s|%s\\n' \"$DROVER_CONFORMANCE_A\" \"$DROVER_CONFORMANCE_B\" \"${PATH:+has-path}\"" } } },
         };
         await client.SubmitAsync(Json(spec));
         Assert.Equal("good", NodeClient.Status(await client.WaitStoppedAsync(id)));
-        Assert.Equal("one two|grüße|has-path", await client.LogAsync(id));
+        Assert.Equal("one two|grüße|has-path\n", await client.LogAsync(id));
     }
 
     [SkippableFact]
@@ -260,11 +260,12 @@ public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, I
     {
         var client = Client();
         var id = Id("offset");
-        await client.SubmitAsync(Json(Spec(id, ["printf", "hello world"])));
+        // Whole lines (a node with a line-based log ends every line with a line end).
+        await client.SubmitAsync(Json(Spec(id, ["printf", "hello world\\n"])));
         await client.WaitStoppedAsync(id);
-        Assert.Equal("hello world", await client.LogAsync(id));
-        Assert.Equal("world", await client.LogAsync(id, "?offset=6"));
-        Assert.Equal("", await client.LogAsync(id, "?offset=11"));
+        Assert.Equal("hello world\n", await client.LogAsync(id));
+        Assert.Equal("world\n", await client.LogAsync(id, "?offset=6"));
+        Assert.Equal("", await client.LogAsync(id, "?offset=12"));
         Assert.Equal("", await client.LogAsync(id, "?offset=1000"));
         foreach (var bad in new[] { "-1", "abc", "1.5" })
         {

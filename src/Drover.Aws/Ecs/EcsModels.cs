@@ -124,6 +124,9 @@ public sealed record EcsTask
     public string? LastStatus { get; init; }
     public string? DesiredStatus { get; init; }
     public string? StartedBy { get; init; }
+
+    /// <summary>The overrides RunTask was given: the job's command and environment.</summary>
+    public TaskOverride? Overrides { get; init; }
     public string? StopCode { get; init; }
     public string? StoppedReason { get; init; }
 

@@ -91,13 +91,13 @@ public sealed partial class EcsNode
 
         if (response.Tasks is [{ TaskArn: { } arn }, ..])
         {
-            LogStarted(Name, request.JobId, request.Attempt, arn);
+            LogStarted(Name, request.Ref, arn);
             return new EcsStartResult(arn, null);
         }
         var failure = response.Failures is { Count: > 0 } failures
             ? string.Join("; ", failures.Select(f => string.IsNullOrEmpty(f.Detail) ? f.Reason : $"{f.Reason} ({f.Detail})"))
             : "RunTask started no task and gave no reason";
-        LogPlacementFailed(Name, request.JobId, request.Attempt, failure);
+        LogPlacementFailed(Name, request.Ref, failure);
         return new EcsStartResult(null, failure);
     }
 
@@ -133,7 +133,7 @@ public sealed partial class EcsNode
                     },
                 ],
             },
-            StartedBy = request.AttemptRef is { } attemptRef ? StartedBy(attemptRef) : StartedBy(request.JobId, request.Attempt),
+            StartedBy = StartedBy(request.Ref),
             ClientToken = request.IdempotencyKey.Length <= MaxClientToken ? request.IdempotencyKey : Hash(request.IdempotencyKey),
         }, cancellationToken);
     }
@@ -207,7 +207,7 @@ public sealed partial class EcsNode
     }
 
     /// <summary>ECS's words mapped onto Drover's: anything before STOPPED runs; STOPPED is good only with exit code 0.</summary>
-    internal EcsAttemptStatus Map(EcsTask task)
+    public EcsAttemptStatus Map(EcsTask task)
     {
         var container = task.Containers?.FirstOrDefault(c => c.Name == Options.ContainerName)
             ?? (task.Containers is [var only] ? only : null);
@@ -273,16 +273,27 @@ public sealed partial class EcsNode
     public async Task<IReadOnlyDictionary<string, string>> MapStartedByAsync(CancellationToken cancellationToken)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var batch in (await ListAsync(null, cancellationToken)).Chunk(DescribeBatch))
+        foreach (var task in await DescribeListedAsync(null, cancellationToken))
         {
-            var response = await _ecs.DescribeTasksAsync(new DescribeTasksRequest { Cluster = Options.Cluster, Tasks = batch }, cancellationToken);
-            foreach (var task in response.Tasks ?? [])
-            {
-                if (task is { TaskArn: { } arn, StartedBy: { } by } && by.StartsWith("drover-", StringComparison.Ordinal))
-                    map.TryAdd(by, arn);
-            }
+            if (task is { TaskArn: { } arn, StartedBy: { } by })
+                map.TryAdd(by, arn);
         }
         return map;
+    }
+
+    /// <summary>
+    /// The Drover tasks (running, and stopped within about an hour) that ListTasks finds, all of them or those of one
+    /// <c>startedBy</c>, described a hundred at a time.
+    /// </summary>
+    public async Task<IReadOnlyList<EcsTask>> DescribeListedAsync(string? startedBy, CancellationToken cancellationToken)
+    {
+        var tasks = new List<EcsTask>();
+        foreach (var batch in (await ListAsync(startedBy, cancellationToken)).Chunk(DescribeBatch))
+        {
+            var response = await _ecs.DescribeTasksAsync(new DescribeTasksRequest { Cluster = Options.Cluster, Tasks = batch }, cancellationToken);
+            tasks.AddRange((response.Tasks ?? []).Where(t => t.StartedBy?.StartsWith("drover-", StringComparison.Ordinal) == true));
+        }
+        return tasks;
     }
 
     private async Task<IReadOnlyList<string>> ListAsync(string? startedBy, CancellationToken cancellationToken)
@@ -421,11 +432,11 @@ public sealed partial class EcsNode
     private static string Hash(string text) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..MaxClientToken];
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "ECS node {Node}: job {JobId} attempt {Attempt} started as {TaskArn}")]
-    private partial void LogStarted(string node, long jobId, int attempt, string taskArn);
+    [LoggerMessage(Level = LogLevel.Information, Message = "ECS node {Node}: {AttemptRef} started as {TaskArn}")]
+    private partial void LogStarted(string node, string attemptRef, string taskArn);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: job {JobId} attempt {Attempt} not placed: {Failure}")]
-    private partial void LogPlacementFailed(string node, long jobId, int attempt, string failure);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: {AttemptRef} not placed: {Failure}")]
+    private partial void LogPlacementFailed(string node, string attemptRef, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: DescribeTasks for {Count} tasks failed; asking again next poll")]
     private partial void LogStatusFailed(Exception error, string node, int count);

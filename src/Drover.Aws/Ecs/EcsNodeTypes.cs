@@ -1,3 +1,4 @@
+using System.Globalization;
 using Drover.Contracts;
 
 namespace Drover.Aws.Ecs;
@@ -10,6 +11,9 @@ public sealed record EcsStartRequest
 
     /// <summary>The scheduler's name for the attempt (<c>&lt;job&gt;-&lt;attempt&gt;</c>); when given, <c>startedBy</c> is made from it.</summary>
     public string? AttemptRef { get; init; }
+
+    /// <summary>The attempt's reference, made from the job and attempt numbers when none was given.</summary>
+    public string Ref => AttemptRef ?? $"{JobId.ToString(CultureInfo.InvariantCulture)}-{Attempt.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>The attempt's idempotency key, sent as RunTask's <c>clientToken</c>: a retried call makes no second task.</summary>
     public required string IdempotencyKey { get; init; }

@@ -372,12 +372,22 @@ internal sealed class FakeAws : IAsyncDisposable
             task.Version++;
         }
         await System.Threading.Tasks.Task.Delay(LifecycleStep);
-        var start = new ProcessStartInfo(task.Command[0])
+        // A container's stdout and stderr reach its log as one stream in the order written (as with a TTY): the
+        // program runs under `sh -c 'exec "$@" 2>&1'`, which hands it one pipe for both. A program that does not
+        // exist still fails to start, as a container whose entry point is missing does.
+        var start = new ProcessStartInfo(Exists(task.Command[0]) ? "/bin/sh" : task.Command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (start.FileName == "/bin/sh")
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("exec \"$@\" 2>&1");
+            start.ArgumentList.Add("sh");
+            start.ArgumentList.Add(task.Command[0]);
+        }
         foreach (var arg in task.Command.Skip(1))
             start.ArgumentList.Add(arg);
         foreach (var (name, value) in task.Environment)
@@ -419,6 +429,12 @@ internal sealed class FakeAws : IAsyncDisposable
         }
         process.Dispose();
     }
+
+    private static bool Exists(string program) =>
+        program.Contains('/', StringComparison.Ordinal)
+            ? File.Exists(program)
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+                .Any(dir => File.Exists(Path.Combine(dir, program)));
 
     private static void Stop(FakeTask task, int? exitCode, string stopCode, string stoppedReason, string? containerReason)
     {

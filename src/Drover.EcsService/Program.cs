@@ -1,0 +1,3 @@
+using Drover.EcsService;
+
+await EcsNodeApp.Create(args).RunAsync();
