@@ -135,3 +135,31 @@ public sealed class SchedulerEcsServiceTests : IAsyncLifetime, IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>The ECS node service refuses settings that would make it unsafe or ambiguous, before it listens.</summary>
+public sealed class EcsNodeServiceOptionsTests
+{
+    [Fact]
+    public async Task It_refuses_to_listen_beyond_loopback_without_a_token()
+    {
+        await using var fake = await FakeAws.StartAsync();
+        var arguments = EcsNodeService.Arguments(fake, "unused").Where(a => a != "--EcsNode:Token" && a != "unused").ToList();
+        arguments[arguments.IndexOf("--urls") + 1] = "http://0.0.0.0:0";
+        var error = Assert.Throws<InvalidOperationException>(() => EcsNodeApp.Create([.. arguments]));
+        Assert.Contains("without a token", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task It_serves_exactly_one_cluster()
+    {
+        await using var fake = await FakeAws.StartAsync();
+        await using var app = EcsNodeApp.Create([
+            .. EcsNodeService.Arguments(fake, "t0k3n"),
+            "--Aws:EcsNodes:1:Name=second", "--Aws:EcsNodes:1:Region=us-east-1", "--Aws:EcsNodes:1:Cluster=other",
+            "--Aws:EcsNodes:1:TaskDefinition=drover-job", "--Aws:EcsNodes:1:ContainerName=main",
+            "--Aws:EcsNodes:1:LogGroup=/drover/jobs", "--Aws:EcsNodes:1:LogStreamPrefix=drover",
+        ]);
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
+        Assert.Contains("exactly one ECS cluster", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -54,7 +54,8 @@ internal sealed partial class EcsJobs(EcsNodes nodes, IOptions<EcsNodeServiceOpt
     private readonly Lock _slotGate = new();
     private int _reserved;
 
-    public EcsCluster Cluster { get; } = nodes.All.Single();
+    // Read at first use: options are validated (exactly one cluster) when the host starts, after this is built.
+    public EcsCluster Cluster => field ??= nodes.All.Single();
 
     public int Running => _jobs.Values.Count(j => !j.Stopped);
 
