@@ -3,6 +3,7 @@ using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Placement;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -80,7 +81,8 @@ internal static class DagsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, IJobStore store, PlacementSignal placement, IOptions<SchedulerOptions> options, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         if (!context.Request.HasJsonContentType())
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported content type",
@@ -153,6 +155,8 @@ internal static class DagsApi
         }
         // One transaction: the whole DAG or nothing.
         var results = await store.InsertJobsAsync(jobs, cancellationToken);
+        // The roots can run now: place them at once, not at the next periodic pass.
+        placement.Wake();
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < results.Count; i++)
             ids[plan.Jobs[i].Name] = results[i].JobId;
