@@ -224,12 +224,71 @@ job_kill() {
 
 # --- routing ----------------------------------------------------------------------------------------------
 
-token=
-if [ -f "$state/token" ]; then IFS= read -r token <"$state/token" || :; fi
+# The same browser checks as every Drover service (README, Security). A Host outside the allow-list is refused
+# unless every call needs the token (a page re-pointed here by DNS cannot send it): loopback names and addresses,
+# and --allowed-hosts.
+token_file=${DROVER_SHELL_NODE_TOKEN_FILE:-}
+expected=
+[ -n "$token_file" ] && { IFS= read -r expected <"$token_file" || :; }
+host=${HTTP_HOST:-}
+case $host in
+    \[*\]:* | \[*\]) host=${host%%]*}; host=${host#?} ;;
+    *) host=${host%:*} ;;
+esac
+# In a subshell: set -f (no globbing of the configured names) ends with it.
+host_allowed() (
+    [ -n "$expected" ] && [ -z "${DROVER_SHELL_NODE_ALLOWED_HOSTS:-}" ] && return 0
+    [ -z "${HTTP_HOST:-}" ] && return 0
+    h=$(printf '%s' "$host" | tr 'A-Z' 'a-z')
+    case $h in localhost | *.localhost | ::1) return 0 ;; esac
+    # 127.0.0.0/8 as an address; "127.0.0.1.nip.io" is a name that anyone can point anywhere.
+    case $h in 127.*[!0-9.]*) ;; 127.*) return 0 ;; esac
+    set -f
+    for allowed in $(printf '%s' "${DROVER_SHELL_NODE_ALLOWED_HOSTS:-}" | tr ',;' '  ' | tr 'A-Z' 'a-z'); do
+        case $allowed in
+            '*') return 0 ;;
+            '*.'*) case $h in *"${allowed#\*}") return 0 ;; esac ;;
+            "$h") return 0 ;;
+        esac
+    done
+    return 1
+)
+host_allowed || problem 421 'Misdirected Request' 'Unknown host' Host 'this node does not answer to that host: call it by a loopback address or add the name to --allowed-hosts'
+
+# A state-changing call from a page of another site: its Origin is not this node's own (nor in --allowed-origins),
+# or the browser says it is cross-site. curl and the scheduler send neither header.
+case ${REQUEST_METHOD:-GET} in
+    GET | HEAD | OPTIONS) ;;
+    *)
+        origin=${HTTP_ORIGIN:-}
+        allowed_origin=
+        set -f
+        for o in $(printf '%s' "${DROVER_SHELL_NODE_ALLOWED_ORIGINS:-}" | tr ',;' '  '); do
+            [ "$origin" = "${o%/}" ] && allowed_origin=1
+        done
+        set +f
+        if [ -z "$allowed_origin" ]; then
+            if [ -n "$origin" ]; then
+                authority=${origin#http://}
+                authority=${authority#https://}
+                case $origin in http://* | https://*) ;; *) authority= ;; esac
+                [ -n "$authority" ] && [ "$(printf '%s' "$authority" | tr 'A-Z' 'a-z')" = "$(printf '%s' "${HTTP_HOST:-}" | tr 'A-Z' 'a-z')" ] ||
+                    problem 403 Forbidden 'Cross-site request refused' Origin 'a web page of another origin may not change anything here'
+            fi
+            case ${HTTP_SEC_FETCH_SITE:-} in
+                [Cc][Rr][Oo][Ss][Ss]-[Ss][Ii][Tt][Ee]) problem 403 Forbidden 'Cross-site request refused' Sec-Fetch-Site 'a web page of another site may not change anything here' ;;
+            esac
+        fi
+        ;;
+esac
+
+# The node keeps only the SHA-256 of its token, and compares digests: the time a comparison takes says nothing
+# about how much of a guess was right, and a job that finds the file learns nothing it can send.
 given=
 case ${HTTP_AUTHORIZATION:-} in [Bb][Ee][Aa][Rr][Ee][Rr]' '*) given=${HTTP_AUTHORIZATION#???????} ;; esac
-if [ -n "$token" ] && [ "$given" != "$token" ]; then
-    problem 401 Unauthorized 'a bearer token is required' '' '' 'WWW-Authenticate: Bearer'
+if [ -n "$expected" ]; then
+    digest=$(printf '%s' "$given" | busybox sha256sum)
+    [ "${digest%% *}" = "$expected" ] || problem 401 Unauthorized 'a bearer token is required' '' '' 'WWW-Authenticate: Bearer'
 fi
 
 path=${PATH_INFO:-}

@@ -40,7 +40,9 @@ public static class GatewayApp
 
         var app = builder.Build();
         var options = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        // Before anything that serves a path, the Swagger UI included: a path that escapes is refused everywhere.
+        // Before anything that serves a path, the Swagger UI included: a path that escapes is refused everywhere, and so
+        // is a page of another site. Upstream services never see the browser's headers (see ProxyRoutes).
+        app.UseBrowserProtection(app.Configuration, credentialRequired: !options.IsOpen);
         app.UseRequestGuards();
         app.MapServiceDefaults("Drover gateway", ApiDocuments(options));
         app.UseAuthentication();

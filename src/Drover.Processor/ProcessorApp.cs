@@ -21,8 +21,10 @@ public static class ProcessorApp
         builder.AddProcessor();
 
         var app = builder.Build();
-        app.MapServiceDefaults("Drover Processor");
+        app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(token));
+        // Before Swagger UI and the document, so that they too need the token when there is one.
         app.UseServiceToken(token);
+        app.MapServiceDefaults("Drover Processor");
         app.MapJobsApi();
         app.MapInfoApi();
         return app;

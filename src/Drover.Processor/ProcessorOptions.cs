@@ -37,6 +37,12 @@ public sealed class ProcessorOptions
     public string? SchedulerToken { get; set; }
 
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Variables of the Processor's own environment that jobs also get (e.g. <c>HTTP_PROXY</c>), beyond <c>PATH</c>,
+    /// <c>HOME</c>, <c>USER</c>, <c>LOGNAME</c>, <c>SHELL</c>, <c>LANG</c>, <c>LANGUAGE</c>, <c>LC_*</c>, <c>TZ</c> and <c>TMPDIR</c>.
+    /// </summary>
+    public List<string> InheritEnvironment { get; set; } = [];
 }
 
 /// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
@@ -61,6 +67,12 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
         if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))
             failures.Add("Processor:SchedulerUrl must be an absolute http(s) uri.");
+        foreach (var variable in options.InheritEnvironment)
+        {
+            if (variable.StartsWith(ProcessorOptions.Section, StringComparison.OrdinalIgnoreCase) || variable.StartsWith("DROVER_", StringComparison.Ordinal)
+                || variable.Length == 0 || variable.Contains('=', StringComparison.Ordinal))
+                failures.Add($"Processor:InheritEnvironment: '{variable}' cannot be passed to jobs (the Processor's own settings and DROVER_* stay with it).");
+        }
         foreach (var (key, value) in options.Labels)
         {
             if (string.IsNullOrWhiteSpace(key) || value is null)

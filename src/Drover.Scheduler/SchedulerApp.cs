@@ -28,6 +28,7 @@ public static class SchedulerApp
         var app = builder.Build();
         var options = app.Services.GetRequiredService<IOptions<SchedulerOptions>>().Value;
         Security.RequireTokenOffLoopback(app.Configuration, options.Token, "The scheduler");
+        app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(options.Token));
         app.UseCallerAccess(options);
         app.MapServiceDefaults("Drover Scheduler");
         app.MapJobsApi();

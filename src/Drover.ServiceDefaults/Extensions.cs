@@ -17,6 +17,8 @@ public static class Extensions
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // First, so that everything below and every service reads a token given by file as if it had been given inline.
+        builder.Configuration.AddSecretFiles();
 
         // One line an event, structured; the service name tells apart the services of `drover dev`, which share a console.
         // The defaults come first so that configuration (e.g. --Serilog:MinimumLevel:Default=Warning) overrides them.

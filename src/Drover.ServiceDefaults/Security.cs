@@ -51,24 +51,62 @@ public static class Security
         return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
     }
 
-    /// <summary>Throws when the configured addresses reach beyond loopback and no token protects them.</summary>
+    /// <summary>
+    /// Throws when the service would listen beyond loopback and no token protects it. Every way Kestrel can be told
+    /// where to listen is looked at: <c>urls</c> (<c>--urls</c>, <c>ASPNETCORE_URLS</c>, <c>DOTNET_URLS</c>), the
+    /// <c>http_ports</c>/<c>https_ports</c> that bind every interface when no <c>urls</c> are set, and each
+    /// <c>Kestrel:Endpoints:*:Url</c>, which replace all of those.
+    /// </summary>
     public static void RequireTokenOffLoopback(IConfiguration configuration, string? token, string service)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         if (!string.IsNullOrEmpty(token))
             return;
-        var urls = (configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var open = urls.Where(u => !IsLoopback(u)).ToList();
+        var open = ListenAddresses(configuration).Where(u => !IsLoopback(u)).ToList();
         if (open.Count > 0)
             throw new InvalidOperationException(
                 $"{service} would listen on {string.Join(", ", open)} without a token: configure a token, or bind to 127.0.0.1.");
     }
 
+    /// <summary>Every address the configuration tells Kestrel to listen on.</summary>
+    public static IReadOnlyList<string> ListenAddresses(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var addresses = new List<string>();
+        addresses.AddRange(configuration.GetSection("Kestrel:Endpoints").GetChildren()
+            .Select(e => e["Url"]).OfType<string>().Where(u => u.Length > 0));
+        addresses.AddRange(Split(configuration["urls"]));
+        // Kestrel uses the ports only when no urls are given; they listen on every interface.
+        if (Split(configuration["urls"]).Count == 0)
+        {
+            addresses.AddRange(Split(configuration["http_ports"]).Select(p => $"http://*:{p}"));
+            addresses.AddRange(Split(configuration["https_ports"]).Select(p => $"https://*:{p}"));
+        }
+        return addresses;
+    }
+
+    /// <summary>Whether any configured address reaches beyond this machine's loopback.</summary>
+    public static bool ListensBeyondLoopback(IConfiguration configuration) => ListenAddresses(configuration).Any(u => !IsLoopback(u));
+
+    private static List<string> Split(string? value) =>
+        [.. (value ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
     private static bool IsLoopback(string url)
     {
         var host = url.Split("://", 2) is [_, var rest] ? rest : url;
+        // A Unix domain socket (http://unix:/run/drover.sock) is reached from this machine only.
+        if (host.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+            return true;
         host = host.StartsWith('[') ? host[1..host.IndexOf(']', StringComparison.Ordinal)] : host.Split(':')[0].Split('/')[0];
+        return IsLoopbackHost(host);
+    }
+
+    /// <summary>A loopback name or address: <c>localhost</c> (and names under it), 127.0.0.0/8, ::1.</summary>
+    public static bool IsLoopbackHost(string host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
         return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)
             || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
     }
 }

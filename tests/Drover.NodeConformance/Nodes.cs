@@ -108,12 +108,25 @@ public class ShellNode : NodeUnderTest
     /// <summary>Extra environment for the launcher (a test may lower the body limit).</summary>
     protected virtual IReadOnlyDictionary<string, string> LauncherEnvironment => new Dictionary<string, string>();
 
+    /// <summary>Extra arguments for the launcher.</summary>
+    protected virtual IReadOnlyList<string> LauncherArguments => [];
+
+    /// <summary>Whether the node gets a token (by file, as the README says to give it).</summary>
+    protected virtual bool WithToken => true;
+
+    /// <summary>Where the token is kept for the launcher: beside the state directory, not in it.</summary>
+    public string TokenFile => StateDirectory + ".token";
+
     public static string ScriptDirectory => Path.Combine(RepositoryRoot(), "nodes", "shell");
 
     public override async Task InitializeAsync()
     {
         StateDirectory = NewStateDirectory("shell");
-        Token = Guid.NewGuid().ToString("N");
+        if (WithToken)
+        {
+            Token = Guid.NewGuid().ToString("N");
+            await File.WriteAllTextAsync(TokenFile, Token + "\n");
+        }
         IsLocal = true;
         await StartAsync();
     }
@@ -128,11 +141,18 @@ public class ShellNode : NodeUnderTest
             var port = FreePort();
             var start = new ProcessStartInfo(Path.Combine(ScriptDirectory, "drover-shell-node"))
             {
-                ArgumentList = { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--state", StateDirectory!, "--token", Token!, "--name", "conformance-shell" },
+                ArgumentList = { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--state", StateDirectory!, "--name", "conformance-shell" },
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
+            if (Token is not null)
+            {
+                start.ArgumentList.Add("--token-file");
+                start.ArgumentList.Add(TokenFile);
+            }
+            foreach (var argument in LauncherArguments)
+                start.ArgumentList.Add(argument);
             foreach (var (key, value) in LauncherEnvironment)
                 start.Environment[key] = value;
             _httpd = Process.Start(start)!;
@@ -190,6 +210,7 @@ public class ShellNode : NodeUnderTest
             await KillLeftoversAsync();
         await StopAsync();
         DeleteDirectory(StateDirectory);
+        File.Delete(TokenFile);
     }
 
     private static int FreePort()

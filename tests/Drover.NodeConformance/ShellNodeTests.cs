@@ -9,8 +9,14 @@ public sealed class SmallLimitShellNode : ShellNode
 {
     public const int MaxBody = 2000;
 
-    protected override IReadOnlyDictionary<string, string> LauncherEnvironment =>
-        new Dictionary<string, string> { ["DROVER_SHELL_NODE_MAX_BODY"] = MaxBody.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+    public const string NodeSetting = "node-setting-not-for-jobs";
+
+    protected override IReadOnlyDictionary<string, string> LauncherEnvironment => new Dictionary<string, string>
+    {
+        ["DROVER_SHELL_NODE_MAX_BODY"] = MaxBody.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        // Whatever else the node was started with stays with it.
+        ["SOME_NODE_SETTING"] = NodeSetting,
+    };
 }
 
 /// <summary>What only the shell node does (or does not do) beyond the protocol every node answers.</summary>
@@ -38,8 +44,63 @@ public sealed class ShellNodeTests(SmallLimitShellNode node) : IClassFixture<Sma
         var environment = await _client.LogAsync(id);
         Assert.Contains("PATH=", environment, StringComparison.Ordinal);
         Assert.DoesNotContain(node.Token!, environment, StringComparison.Ordinal);
+        Assert.DoesNotContain(SmallLimitShellNode.NodeSetting, environment, StringComparison.Ordinal);
         foreach (var leaked in new[] { "HTTP_", "probe-header", "QUERY_STRING", "PATH_INFO", "REQUEST_METHOD", "CONTENT_", "DROVER_SHELL_NODE_" })
             Assert.DoesNotContain(leaked, environment, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_token_is_nowhere_in_the_state_directory_and_not_at_the_old_fixed_path()
+    {
+        Assert.False(File.Exists(Path.Combine(node.StateDirectory!, "token")));
+        foreach (var file in Directory.EnumerateFiles(node.StateDirectory!, "*", SearchOption.AllDirectories))
+        {
+            if (new FileInfo(file).Length < 1 << 20)
+                Assert.DoesNotContain(node.Token!, await File.ReadAllTextAsync(file), StringComparison.Ordinal);
+        }
+        // What a job finds when it looks: a digest, which is no token.
+        var id = $"look-{Guid.NewGuid():N}";
+        using var response = await _client.PostJsonAsync("processor/jobs/new",
+            $$"""{"request_id": "{{id}}", "commands": [["sh", "-c", "cat ../../../../secret.*/* ../../../../token 2>&1; true"]]}""");
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        await _client.WaitStoppedAsync(id);
+        var seen = await _client.LogAsync(id);
+        Assert.DoesNotContain(node.Token!, seen, StringComparison.Ordinal);
+        using var withDigest = new HttpRequestMessage(HttpMethod.Get, NodeClient.Path("processor/info"));
+        withDigest.Headers.Authorization = new("Bearer", seen.Split('\n')[0].Trim());
+        using var refused = await _client.Http.SendAsync(withDigest);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("Origin", "https://evil.example")]
+    [InlineData("Origin", "null")]
+    [InlineData("Sec-Fetch-Site", "cross-site")]
+    public async Task A_page_of_another_site_cannot_start_a_job(string header, string value)
+    {
+        var disk = Snapshot();
+        using var request = new HttpRequestMessage(HttpMethod.Post, NodeClient.Path("processor/jobs/new"))
+        {
+            Content = new StringContent("""{"commands": [["true"]]}""", Encoding.UTF8, "text/plain"),
+        };
+        request.Headers.Add(header, value);
+        using var response = await _client.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(disk.SetEquals(Snapshot()));
+    }
+
+    [Fact]
+    public async Task Its_own_origin_and_clients_without_one_may_post()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, NodeClient.Path("processor/jobs/new"))
+        {
+            Content = new StringContent("""{"commands": [["true"]]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Origin", node.BaseUri!.GetLeftPart(UriPartial.Authority));
+        request.Headers.Add("Sec-Fetch-Site", "same-origin");
+        using var response = await _client.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
     }
 
     [Fact]
@@ -127,5 +188,41 @@ public sealed class ShellNodeTests(SmallLimitShellNode node) : IClassFixture<Sma
         Assert.NotEqual(0, launcher.ExitCode);
         Assert.Contains("needs a --token", error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(state));
+    }
+}
+
+/// <summary>A shell node without a token, on loopback, that also serves one configured name.</summary>
+public sealed class OpenShellNode : ShellNode
+{
+    protected override bool WithToken => false;
+
+    protected override IReadOnlyList<string> LauncherArguments => ["--allowed-hosts", "drover.internal,*.nodes.example"];
+}
+
+/// <summary>An open shell node serves loopback and configured host names only (DNS rebinding).</summary>
+public sealed class OpenShellNodeTests(OpenShellNode node) : IClassFixture<OpenShellNode>, IDisposable
+{
+    private readonly NodeClient _client = NodeClient.Create(node);
+
+    public void Dispose() => _client.Dispose();
+
+    [Theory]
+    [InlineData("attacker.example", HttpStatusCode.MisdirectedRequest)]
+    [InlineData("attacker.example:8082", HttpStatusCode.MisdirectedRequest)]
+    [InlineData("127.0.0.1.nip.io", HttpStatusCode.MisdirectedRequest)]
+    [InlineData("nodes.example", HttpStatusCode.MisdirectedRequest)]
+    [InlineData("localhost", HttpStatusCode.OK)]
+    [InlineData("127.0.0.1:8082", HttpStatusCode.OK)]
+    [InlineData("[::1]:8082", HttpStatusCode.OK)]
+    [InlineData("drover.internal", HttpStatusCode.OK)]
+    [InlineData("a.nodes.example:8082", HttpStatusCode.OK)]
+    public async Task Only_loopback_and_configured_hosts_are_served(string host, HttpStatusCode expected)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, NodeClient.Path("processor/info"));
+        request.Headers.Host = host;
+        using var response = await _client.Http.SendAsync(request);
+        Assert.Equal(expected, response.StatusCode);
+        if (expected != HttpStatusCode.OK)
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 }

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Drover.Gateway;
 using Drover.Processor;
 using Drover.Scheduler;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 
@@ -40,7 +41,8 @@ internal static class DevCommand
 
     private static async Task<int> RunAsync(DevSettings s, CancellationToken cancel)
     {
-        var data = Directory.CreateDirectory(s.DataDir.FullName).FullName;
+        // The data directory holds the database, the jobs' specs and their uploads: this user's alone.
+        var data = PrivateFiles.CreateDirectory(s.DataDir.FullName).FullName;
         // Tokens between the services are made anew at each start: nothing outside this process needs them.
         var schedulerToken = NewToken();
         var processorToken = NewToken();

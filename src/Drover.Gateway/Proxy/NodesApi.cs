@@ -93,6 +93,7 @@ internal static class NodesApi
             proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, httpContext.Request.QueryString);
             proxyRequest.Headers.Host = null; // the node's own authority, as for the routes YARP configures
             proxyRequest.Headers.Authorization = token is { Length: > 0 } ? new AuthenticationHeaderValue("Bearer", token) : null;
+            ProxyRoutes.DropBrowserHeaders(proxyRequest);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using Drover.Gateway.Auth;
 using Drover.Gateway.Limits;
+using Drover.ServiceDefaults;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -44,6 +45,7 @@ internal static class ProxyRoutes
                 context.AddRequestTransform(transform =>
                 {
                     ReplaceCallerToken(transform.HttpContext, transform.ProxyRequest, token);
+                    DropBrowserHeaders(transform.ProxyRequest);
                     return ValueTask.CompletedTask;
                 });
                 if (context.Route.Metadata?.ContainsKey(DocumentMetadata) == true && !options.IsOpen)
@@ -62,6 +64,19 @@ internal static class ProxyRoutes
             return;
         upstream.Headers.Authorization = serviceToken is { Length: > 0 } ? new AuthenticationHeaderValue("Bearer", serviceToken) : null;
     }
+
+    /// <summary>
+    /// The gateway checked where a browser's request came from (<see cref="BrowserProtection"/>); upstream the request is
+    /// the gateway's own, and the page's origin (the gateway's) would look foreign to a service at another address.
+    /// </summary>
+    public static void DropBrowserHeaders(HttpRequestMessage upstream)
+    {
+        ArgumentNullException.ThrowIfNull(upstream);
+        foreach (var header in BrowserHeaders)
+            upstream.Headers.Remove(header);
+    }
+
+    private static readonly string[] BrowserHeaders = ["Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Fetch-User"];
 
     private static List<RouteConfig> Routes(GatewayOptions options)
     {

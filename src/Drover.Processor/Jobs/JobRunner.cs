@@ -24,8 +24,9 @@ internal sealed partial class JobRunner(
 
     private readonly CancellationTokenSource _detach = new();
 
-    // The Processor's own environment, read once: every command starts from it plus its job's variables.
-    private readonly System.Collections.IDictionary _environment = Environment.GetEnvironmentVariables();
+    // What commands get of the Processor's own environment, read once: a short list, never its configuration or tokens.
+    private readonly System.Collections.IDictionary _environment =
+        JobEnvironment.Inherited(Environment.GetEnvironmentVariables(), options.Value.InheritEnvironment);
 
     /// <summary>Starts running a job that holds a slot.</summary>
     public void Start(Job job) => _ = Task.Run(() => RunAsync(job, 0, null));

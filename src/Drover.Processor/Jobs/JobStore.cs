@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.Processor.Storage;
+using Drover.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Processor.Jobs;
@@ -52,7 +53,7 @@ internal sealed class JobStore
     public string CreateStaging()
     {
         var staging = Path.Combine(Root, StagingPrefix + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(staging, "work"));
+        PrivateFiles.CreateDirectory(Path.Combine(staging, "work"));
         return staging;
     }
 
@@ -80,7 +81,7 @@ internal sealed class JobStore
             AtomicFile.SyncDirectory(Path.Combine(staging, "work"));
         WriteNew(Path.Combine(staging, "spec.json"), JsonSerializer.SerializeToUtf8Bytes(spec, DroverJson.Options));
         WriteNew(Path.Combine(staging, "status"), JsonSerializer.SerializeToUtf8Bytes(job.Status, DroverJson.Options));
-        File.WriteAllBytes(Path.Combine(staging, "log"), []);
+        new FileStream(Path.Combine(staging, "log"), PrivateFiles.NewFile()).Dispose();
         AtomicFile.SyncDirectory(staging);
         Directory.Move(staging, job.Directory);
         AtomicFile.SyncDirectory(Root);
@@ -88,7 +89,7 @@ internal sealed class JobStore
 
     private static void WriteNew(string path, byte[] bytes)
     {
-        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        using var file = new FileStream(path, PrivateFiles.NewFile());
         file.Write(bytes);
         file.Flush(flushToDisk: true);
     }
@@ -127,7 +128,11 @@ internal sealed class JobStore
     public List<Job> Load(Action<string, Exception> unreadable)
     {
         ArgumentNullException.ThrowIfNull(unreadable);
-        Directory.CreateDirectory(Root);
+        // The jobs' specs hold their environment and tokens: the state directory is the node's user's alone. An
+        // existing directory given as the state directory keeps its mode; what the Processor made under it does not.
+        PrivateFiles.CreateDirectory(Root);
+        PrivateFiles.Restrict(Path.GetDirectoryName(Root)!);
+        PrivateFiles.Restrict(Root);
         var unfinished = new List<Job>();
         foreach (var directory in Directory.EnumerateDirectories(Root))
         {

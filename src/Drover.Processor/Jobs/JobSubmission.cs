@@ -162,8 +162,7 @@ internal static class JobSubmission
                     staged(staging);
                     work = Path.Combine(staging, "work");
                 }
-                await using var file = new FileStream(Path.Combine(work, fileName!), FileMode.CreateNew, FileAccess.Write, FileShare.None,
-                    bufferSize: 81920, FileOptions.Asynchronous);
+                await using var file = new FileStream(Path.Combine(work, fileName!), PrivateFiles.NewFile(options: FileOptions.Asynchronous));
                 await section.Body.CopyToAsync(file, cancellationToken);
                 file.Flush(flushToDisk: true);
             }

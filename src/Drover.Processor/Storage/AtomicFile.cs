@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Drover.ServiceDefaults;
 
 namespace Drover.Processor.Storage;
 
@@ -12,7 +13,7 @@ internal static partial class AtomicFile
     public static void Write(string path, ReadOnlySpan<byte> bytes, bool durable)
     {
         var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        using (var file = new FileStream(temporary, PrivateFiles.NewFile(FileMode.Create)))
         {
             file.Write(bytes);
             if (durable)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Drover.Contracts;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Drover.Scheduler.Jobs;
@@ -96,10 +97,10 @@ internal static class SubmissionReader
 
         // Written before the job is committed: a job in the store always has its files.
         var dir = Path.GetFullPath(Path.Combine(options.DataDirectory, Guid.CreateVersion7().ToString("N")));
-        Directory.CreateDirectory(dir);
+        PrivateFiles.CreateDirectory(dir);
         foreach (var file in files)
         {
-            await using var target = File.Create(Path.Combine(dir, file.FileName));
+            await using var target = new FileStream(Path.Combine(dir, file.FileName), PrivateFiles.NewFile(FileMode.Create, FileOptions.Asynchronous));
             await file.CopyToAsync(target, cancellationToken);
             await target.FlushAsync(cancellationToken);
         }

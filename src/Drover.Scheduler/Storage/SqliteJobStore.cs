@@ -2,6 +2,7 @@ using System.Data.Common;
 using Dapper;
 using Drover.Scheduler.Events;
 using Drover.Scheduler.Placement;
+using Drover.ServiceDefaults;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -32,7 +33,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         _placement = placement;
         _logger = logger;
         var path = Path.GetFullPath(options.Value.Database);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        MakePrivate(path);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -43,6 +44,19 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     }
 
     public void Dispose() => _writeGate.Dispose();
+
+    /// <summary>
+    /// The database holds every job's environment: 0600, in a directory made 0700 when this makes it. SQLite gives its
+    /// -wal and -shm files the database file's mode, so the file is made here, before SQLite first opens it.
+    /// </summary>
+    private static void MakePrivate(string path)
+    {
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (!File.Exists(path))
+            new FileStream(path, PrivateFiles.NewFile(FileMode.CreateNew)).Dispose();
+        foreach (var file in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+            PrivateFiles.Restrict(file);
+    }
 
     private async Task<WriteLease> WriteAsync(CancellationToken cancellationToken)
     {
