@@ -24,8 +24,10 @@ public static class EcsNodeApp
         builder.AddEcsNode();
 
         var app = builder.Build();
-        app.MapServiceDefaults("Drover ECS node");
+        app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(token));
+        // Before Swagger UI and the document, so that they too need the token when there is one.
         app.UseServiceToken(token);
+        app.MapServiceDefaults("Drover ECS node");
         app.MapJobsApi();
         app.MapInfoApi();
         return app;
