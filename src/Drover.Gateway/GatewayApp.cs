@@ -53,6 +53,7 @@ public static class GatewayApp
         }));
         app.MapNodesApi();
         app.MapReadinessApi();
+        app.MapMetrics().RequireAuthorization(GatewayRoles.AccessPolicy);
         app.AnnounceWhenOpen(options);
         return app;
     }

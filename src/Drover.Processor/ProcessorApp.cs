@@ -1,4 +1,5 @@
 using Drover.Processor.Jobs;
+using Drover.Processor.Metrics;
 using Drover.Processor.Nodes;
 using Drover.Processor.Push;
 using Drover.ServiceDefaults;
@@ -21,8 +22,10 @@ public static class ProcessorApp
         builder.AddProcessor();
 
         var app = builder.Build();
+        app.Services.GetRequiredService<ProcessorMetrics>(); // its gauges exist from the first scrape on
         app.MapServiceDefaults("Drover Processor");
         app.UseServiceToken(token);
+        app.MapMetrics("/processor/metrics");
         app.MapJobsApi();
         app.MapInfoApi();
         return app;
@@ -43,6 +46,7 @@ public static class ProcessorApp
 
         services.AddSingleton<JobStore>();
         services.AddSingleton<SlotGate>();
+        services.AddSingleton<ProcessorMetrics>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<NodeInfoSource>();
         // Reads the state directory back before the server takes requests (hosted services start first).

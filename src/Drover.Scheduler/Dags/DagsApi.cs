@@ -3,6 +3,7 @@ using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -80,7 +81,8 @@ internal static class DagsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, SchedulerMetrics metrics,
+        CancellationToken cancellationToken)
     {
         if (!context.Request.HasJsonContentType())
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported content type",
@@ -117,6 +119,7 @@ internal static class DagsApi
         var parents = new Dictionary<long, long?>();
         var now = Wire.Millis(time.GetUtcNow());
         var jobs = new List<NewJob>(plan.Jobs.Count);
+        var traceParent = Telemetry.CurrentTraceParent();
         foreach (var job in plan.Jobs)
         {
             long? parent;
@@ -149,10 +152,12 @@ internal static class DagsApi
                 DependsOn = job.Edges,
                 WaitForChildren = spec.WaitForChildren,
                 RootOf = parent is null && jobs.Count > 0 ? 0 : null,
+                TraceParent = traceParent,
             });
         }
         // One transaction: the whole DAG or nothing.
         var results = await store.InsertJobsAsync(jobs, cancellationToken);
+        metrics.Submitted(results.Count(r => r.Created));
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < results.Count; i++)
             ids[plan.Jobs[i].Name] = results[i].JobId;
