@@ -86,6 +86,9 @@ public sealed record JobRecord
     public string? QueueReason { get; init; }
     public required JobSpec Spec { get; init; }
     public IReadOnlyList<AttemptRecord> Attempts { get; init; } = [];
+
+    /// <summary>The W3C trace id of the request that submitted the job; its starts on nodes continue that trace.</summary>
+    public string? TraceId { get; init; }
 }
 
 /// <summary>One placement of a job on a node.</summary>

@@ -28,6 +28,7 @@ public static class EcsNodeApp
         // Before Swagger UI and the document, so that they too need the token when there is one.
         app.UseServiceToken(token);
         app.MapServiceDefaults("Drover ECS node");
+        app.MapMetrics("/processor/metrics");
         app.MapJobsApi();
         app.MapInfoApi();
         return app;

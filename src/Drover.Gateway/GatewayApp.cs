@@ -55,6 +55,7 @@ public static class GatewayApp
         }));
         app.MapNodesApi();
         app.MapReadinessApi();
+        app.MapMetrics().RequireAuthorization(GatewayRoles.AccessPolicy);
         app.AnnounceWhenOpen(options);
         return app;
     }

@@ -1,4 +1,5 @@
 using Drover.Processor.Jobs;
+using Drover.Processor.Metrics;
 using Drover.Processor.Nodes;
 using Drover.Processor.Push;
 using Drover.ServiceDefaults;
@@ -22,9 +23,11 @@ public static class ProcessorApp
 
         var app = builder.Build();
         app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(token));
-        // Before Swagger UI and the document, so that they too need the token when there is one.
+        // Before Swagger UI, the document and the metrics, so that they too need the token when there is one.
         app.UseServiceToken(token);
+        app.Services.GetRequiredService<ProcessorMetrics>(); // its gauges exist from the first scrape on
         app.MapServiceDefaults("Drover Processor");
+        app.MapMetrics("/processor/metrics");
         app.MapJobsApi();
         app.MapInfoApi();
         return app;
@@ -45,6 +48,7 @@ public static class ProcessorApp
 
         services.AddSingleton<JobStore>();
         services.AddSingleton<SlotGate>();
+        services.AddSingleton<ProcessorMetrics>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<NodeInfoSource>();
         // Reads the state directory back before the server takes requests (hosted services start first).

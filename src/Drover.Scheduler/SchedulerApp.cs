@@ -3,6 +3,7 @@ using Drover.Scheduler.Dags;
 using Drover.Scheduler.Events;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Placement;
 using Drover.Scheduler.Queue;
@@ -27,10 +28,12 @@ public static class SchedulerApp
 
         var app = builder.Build();
         var options = app.Services.GetRequiredService<IOptions<SchedulerOptions>>().Value;
+        app.Services.GetRequiredService<SchedulerMetrics>(); // its gauges exist from the first scrape on
         Security.RequireTokenOffLoopback(app.Configuration, options.Token, "The scheduler");
         app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(options.Token));
         app.UseCallerAccess(options);
         app.MapServiceDefaults("Drover Scheduler");
+        app.MapMetrics("/scheduler/metrics");
         app.MapJobsApi();
         app.MapQueueApi();
         app.MapNodesApi();
@@ -66,6 +69,7 @@ public static class SchedulerApp
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
         services.AddSingleton<SubmissionWriter>();
+        services.AddSingleton<SchedulerMetrics>();
 
         // Started in this order: the store first, then the loops.
         services.AddHostedService<StoreInitializer>();

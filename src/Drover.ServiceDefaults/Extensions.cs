@@ -31,7 +31,7 @@ public static class Extensions
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.WithProperty("service", serviceName)
             .Enrich.FromLogContext()
-            .WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} [{service}] {Message:lj}{NewLine}{Exception}"),
+            .WriteTo.DroverConsole(builder.Configuration),
             // Each service keeps its own logger: `drover dev` hosts three in one process, and the static one would be shared.
             preserveStaticLogger: true);
 
@@ -40,6 +40,7 @@ public static class Extensions
         builder.Services.AddOpenApi(o => o.AddOperationTransformer(RequestExamples.AddToOperationAsync));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHealthChecks();
+        builder.AddTelemetry(serviceName);
         return builder;
     }
 

@@ -34,8 +34,9 @@ public static class GatewayRoles
     public static bool Allows(string role, string method, PathString path) => role switch
     {
         Admin => true,
-        Submit => IsRead(method) && Under(path, "/scheduler") || HttpMethods.IsPost(method) && (IsSubmission(path) || IsJobAction(path)),
-        Read => IsRead(method) && Under(path, "/scheduler"),
+        Submit => IsRead(method) && (Under(path, "/scheduler") || IsMetrics(path)) || HttpMethods.IsPost(method) && (IsSubmission(path) || IsJobAction(path)),
+        // Metrics (the gateway's, and each service's through its routes) are for anyone who may read: a scraper's key.
+        Read => IsRead(method) && (Under(path, "/scheduler") || IsMetrics(path)),
         // A job may also follow the event stream, to wait on the jobs it started as they end.
         Job => HttpMethods.IsPost(method) && IsSubmission(path)
             || IsRead(method) && (Under(path, "/scheduler/jobs") || Is(path, "/scheduler/events")),
@@ -46,6 +47,19 @@ public static class GatewayRoles
 
     private static bool Under(PathString path, string prefix) =>
         path.StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase);
+
+    // GET /metrics, /processor/metrics, /nodes/{name}/processor/metrics (and /scheduler/metrics, under /scheduler).
+    private static bool IsMetrics(PathString path)
+    {
+        var s = (path.Value ?? "").Trim('/').Split('/');
+        return s switch
+        {
+            [var m] => Same(m, "metrics"),
+            [var p, var m] => Same(p, "processor") && Same(m, "metrics"),
+            [var n, var name, var p, var m] => Same(n, "nodes") && name.Length > 0 && Same(p, "processor") && Same(m, "metrics"),
+            _ => false,
+        };
+    }
 
     private static bool IsSubmission(PathString path) =>
         Is(path, "/scheduler/jobs/new") || Is(path, "/scheduler/dags/new");

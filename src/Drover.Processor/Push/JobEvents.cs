@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Drover.Contracts;
+using Drover.Processor.Metrics;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Processor.Push;
@@ -9,7 +10,7 @@ namespace Drover.Processor.Push;
 /// (the scheduler's poll is the path that is always right), and a scheduler that is away must not make the node
 /// hold memory without end.
 /// </summary>
-internal sealed class JobEvents(IOptions<ProcessorOptions> options)
+internal sealed class JobEvents(IOptions<ProcessorOptions> options, ProcessorMetrics metrics)
 {
     private readonly Channel<NodeJobStatus> _changes = Channel.CreateBounded<NodeJobStatus>(
         new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -20,6 +21,7 @@ internal sealed class JobEvents(IOptions<ProcessorOptions> options)
 
     public void Publish(NodeJobStatus status)
     {
+        metrics.Changed(status);
         if (Enabled)
             _changes.Writer.TryWrite(status);
     }

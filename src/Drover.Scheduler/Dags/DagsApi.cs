@@ -3,6 +3,7 @@ using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Placement;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
@@ -82,6 +83,7 @@ internal static class DagsApi
 
     private static async Task<IResult> SubmitAsync(
         HttpContext context, IJobStore store, PlacementSignal placement, IOptions<SchedulerOptions> options, TimeProvider time,
+        SchedulerMetrics metrics,
         CancellationToken cancellationToken)
     {
         if (!context.Request.HasJsonContentType())
@@ -119,6 +121,7 @@ internal static class DagsApi
         var parents = new Dictionary<long, long?>();
         var now = Wire.Millis(time.GetUtcNow());
         var jobs = new List<NewJob>(plan.Jobs.Count);
+        var traceParent = Telemetry.CurrentTraceParent();
         foreach (var job in plan.Jobs)
         {
             long? parent;
@@ -151,12 +154,14 @@ internal static class DagsApi
                 DependsOn = job.Edges,
                 WaitForChildren = spec.WaitForChildren,
                 RootOf = parent is null && jobs.Count > 0 ? 0 : null,
+                TraceParent = traceParent,
             });
         }
         // One transaction: the whole DAG or nothing.
         var results = await store.InsertJobsAsync(jobs, cancellationToken);
         // The roots can run now: place them at once, not at the next periodic pass.
         placement.Wake();
+        metrics.Submitted(results.Count(r => r.Created));
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < results.Count; i++)
             ids[plan.Jobs[i].Name] = results[i].JobId;

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Storage;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -31,7 +32,7 @@ internal static class EventsApi
     }
 
     private static async Task<IResult> StreamAsync(
-        HttpContext context, IJobStore store, EventFeed feed, IOptions<SchedulerOptions> options, TimeProvider time,
+        HttpContext context, IJobStore store, EventFeed feed, IOptions<SchedulerOptions> options, TimeProvider time, SchedulerMetrics metrics,
         long? job, long? root, long? last_event_id, CancellationToken cancellationToken)
     {
         var header = context.Request.Headers["Last-Event-ID"].ToString();
@@ -55,6 +56,7 @@ internal static class EventsApi
         await response.Body.FlushAsync(cancellationToken);
         var last = after.Value;
         var text = new StringBuilder();
+        metrics.StreamOpened();
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -93,6 +95,10 @@ internal static class EventsApi
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // the client went away
+        }
+        finally
+        {
+            metrics.StreamClosed();
         }
         return Results.Empty;
     }

@@ -1,5 +1,6 @@
 using Drover.Contracts;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Placement;
 using Drover.Scheduler.Storage;
@@ -13,7 +14,7 @@ namespace Drover.Scheduler.Following;
 /// </summary>
 internal sealed partial class Follower(
     IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter, PlacementSignal placement,
-    IOptions<SchedulerOptions> options, TimeProvider time, ILogger<Follower> logger)
+    IOptions<SchedulerOptions> options, TimeProvider time, SchedulerMetrics metrics, ILogger<Follower> logger)
 {
     private readonly SchedulerOptions _options = options.Value;
 
@@ -114,7 +115,7 @@ internal sealed partial class Follower(
             {
                 LogNodeLost(name, tracked.Count, e.Message);
                 var now = time.GetUtcNow();
-                await ApplyChangesAsync(tracked.Select(a => Lifecycle.Lost(a, now, _options)).ToList(), cancellationToken);
+                await ApplyChangesAsync(tracked.Select(a => Lifecycle.Lost(a, now, _options)).ToList(), tracked, cancellationToken);
             }
             return;
         }
@@ -217,14 +218,15 @@ internal sealed partial class Follower(
                 changes.Add(change);
         // A node that answers but no longer knows a running attempt has lost its state: the attempt is lost.
         changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options)));
-        await ApplyChangesAsync(changes, cancellationToken);
+        await ApplyChangesAsync(changes, reports.Select(r => r.Attempt), cancellationToken);
     }
 
-    private async Task ApplyChangesAsync(List<AttemptChange> changes, CancellationToken cancellationToken)
+    private async Task ApplyChangesAsync(List<AttemptChange> changes, IEnumerable<ActiveAttempt> attempts, CancellationToken cancellationToken)
     {
         if (changes.Count == 0)
             return;
         var applied = await store.ApplyAsync(changes, Wire.Millis(time.GetUtcNow()), cancellationToken);
+        metrics.Applied(applied, attempts);
         JobFiles.DeleteFinished(applied, logger);
         if (applied.Any(c => c.AttemptState == "stopped"))
             placement.Wake();

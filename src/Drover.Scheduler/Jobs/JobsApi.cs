@@ -5,6 +5,7 @@ using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Dags;
 using Drover.Scheduler.Following;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
@@ -58,7 +59,7 @@ internal static class JobsApi
 
     private static async Task<IResult> SubmitAsync(
         HttpContext context, SubmissionWriter writer, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers,
-        CancellationToken cancellationToken)
+        SchedulerMetrics metrics, CancellationToken cancellationToken)
     {
         var (submission, problem) = await SubmissionReader.ReadAsync(context.Request, options.Value, cancellationToken);
         if (problem is not null)
@@ -79,6 +80,7 @@ internal static class JobsApi
         {
             DependsOn = links.DependsOn,
             WaitForChildren = spec.WaitForChildren,
+            TraceParent = Telemetry.CurrentTraceParent(),
         };
         InsertResult result;
         try
@@ -90,6 +92,7 @@ internal static class JobsApi
             JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi)));
             throw;
         }
+        metrics.Submitted(result.Created ? 1 : 0);
         if (!result.Created)
             JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi))); // the job made before keeps its own files
         var href = Href(result.JobId);

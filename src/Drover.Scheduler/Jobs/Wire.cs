@@ -63,6 +63,9 @@ internal static class Wire
         FinishedAt = Time(job.FinishedAt),
         QueueReason = job.State == "queued" ? job.QueueReason : null,
         Spec = Spec(job.Spec),
+        TraceId = job.TraceParent is { } trace && System.Diagnostics.ActivityContext.TryParse(trace, null, out var context)
+            ? context.TraceId.ToHexString()
+            : null,
         Attempts = attempts.Select(a => new AttemptRecord
         {
             Number = (int)a.Number,

@@ -1,5 +1,6 @@
 using Drover.Contracts;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ namespace Drover.Scheduler.Placement;
 /// </summary>
 internal sealed partial class PlacementService(
     IJobStore store, NodeRegistry nodes, Starter starter, PlacementSignal signal, IOptions<SchedulerOptions> options,
-    TimeProvider time, ILogger<PlacementService> logger) : BackgroundService
+    TimeProvider time, SchedulerMetrics metrics, ILogger<PlacementService> logger) : BackgroundService
 {
     private const int BatchSize = 256;
 
@@ -88,6 +89,7 @@ internal sealed partial class PlacementService(
         try
         {
             var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
+            metrics.Placed(won.Count);
             foreach (var claim in won)
                 _constraints.Remove(claim.JobId);
             var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, now)).ToList();
@@ -163,6 +165,8 @@ internal sealed partial class PlacementService(
         Spec = job.Spec,
         ParsedSpec = spec ?? Wire.Spec(job.Spec),
         FilesDir = job.FilesDir,
+        JobCreatedAt = job.CreatedAt,
+        TraceParent = job.TraceParent,
     };
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]

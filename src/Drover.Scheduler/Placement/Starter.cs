@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Drover.Contracts;
 using Drover.Scheduler.Jobs;
+using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
@@ -15,7 +16,7 @@ namespace Drover.Scheduler.Placement;
 /// </summary>
 internal sealed partial class Starter(
     INodeBackend backend, NodeRegistry nodes, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time,
-    PublicAddress address, PlacementSignal placement, ILogger<Starter> logger)
+    PublicAddress address, PlacementSignal placement, SchedulerMetrics metrics, ILogger<Starter> logger)
 {
     private readonly ConcurrentDictionary<long, byte> _inFlight = new();
     private readonly SchedulerOptions _options = options.Value;
@@ -42,6 +43,8 @@ internal sealed partial class Starter(
 
     private async Task<StartResult> SendAsync(ActiveAttempt attempt, CancellationToken cancellationToken)
     {
+        // The start continues the trace of the request that submitted the job: the node sees its traceparent.
+        using var activity = Telemetry.ContinueTrace("drover.job.start", attempt.TraceParent);
         var node = nodes.Find(attempt.Node);
         if (node is null)
             return new StartResult(StartOutcome.NotDelivered, Detail: $"node {attempt.Node} is not known");
@@ -106,6 +109,7 @@ internal sealed partial class Starter(
             }
         }
         var applied = await store.ApplyAsync(changes, Wire.Millis(now), cancellationToken);
+        metrics.Applied(applied, results.Select(r => r.Attempt));
         JobFiles.DeleteFinished(applied, logger);
         await store.UnclaimAsync(busy, Wire.Millis(now), "the chosen node was full (429); trying another", cancellationToken);
         await store.UnclaimAsync(unreachable, Wire.Millis(now), "the chosen node could not be reached; trying another", cancellationToken);

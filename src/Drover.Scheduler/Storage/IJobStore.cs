@@ -39,6 +39,9 @@ internal interface IJobStore
 
     Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
 
+    /// <summary>Jobs by state, status and reason, the queue's oldest, and active attempts by node: what metrics show.</summary>
+    Task<JobCounts> CountJobsAsync(CancellationToken cancellationToken);
+
     /// <summary>Applies transitions in one transaction; returns those whose compare-and-set held.</summary>
     Task<IReadOnlyList<AttemptChange>> ApplyAsync(IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken);
 
@@ -95,7 +98,13 @@ internal sealed record NewJob(string RequestId, string Spec, int Priority, int M
     public IReadOnlyList<NewDependency> DependsOn { get; init; } = [];
     public bool WaitForChildren { get; init; }
     public int? RootOf { get; init; }
+
+    /// <summary>The W3C traceparent of the submitting request, continued when the job is sent to a node.</summary>
+    public string? TraceParent { get; init; }
 }
+
+/// <summary>Counts for the metrics: <see cref="OldestQueuedAt"/> is the created_at (ms) of the oldest queued job.</summary>
+internal sealed record JobCounts(IReadOnlyList<JobCount> ByState, long? OldestQueuedAt, IReadOnlyDictionary<string, int> ActiveByNode);
 
 internal sealed record InsertResult(long JobId, string RequestId, bool Created);
 
@@ -168,6 +177,15 @@ internal sealed class JobRow
     public long WaitingOn { get; set; }
     public long WaitForChildren { get; set; }
     public long AwaitingChildren { get; set; }
+    public string? TraceParent { get; set; }
+}
+
+internal sealed class JobCount
+{
+    public string State { get; set; } = "";
+    public string Status { get; set; } = "";
+    public string? Reason { get; set; }
+    public long Count { get; set; }
 }
 
 internal sealed class AttemptRow
@@ -207,6 +225,8 @@ internal sealed class ActiveAttempt
     public long? TimeoutMs { get; set; }
     public string Spec { get; set; } = "";
     public string? FilesDir { get; set; }
+    public long JobCreatedAt { get; set; }
+    public string? TraceParent { get; set; }
 
     /// <summary><see cref="Spec"/> already read by the placement pass, so that sending the start does not parse it again (not a column).</summary>
     public JobSpec? ParsedSpec { get; set; }

@@ -140,13 +140,13 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             // ON CONFLICT DO NOTHING + RETURNING: portable to PostgreSQL; a request id seen before yields no row.
             var id = await settle.Statement(connection, transaction,
                 """
-                INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at, wait_for_children)
-                VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt, @WaitForChildren)
+                INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at, wait_for_children, trace_parent)
+                VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt, @WaitForChildren, @TraceParent)
                 ON CONFLICT (request_id) DO NOTHING
                 RETURNING id
-                """, "@RequestId", "@Spec", "@Priority", "@MaxAttempts", "@Parent", "@TimeoutMs", "@FilesDir", "@CreatedAt", "@WaitForChildren")
+                """, "@RequestId", "@Spec", "@Priority", "@MaxAttempts", "@Parent", "@TimeoutMs", "@FilesDir", "@CreatedAt", "@WaitForChildren", "@TraceParent")
                 .ScalarAsync(job.RequestId, job.Spec, job.Priority, job.MaxAttempts, job.Parent, job.TimeoutMs, job.FilesDir, job.CreatedAt,
-                    job.WaitForChildren ? 1 : 0);
+                    job.WaitForChildren ? 1 : 0, job.TraceParent);
             if (id is { } created)
             {
                 results.Add(new InsertResult(created, job.RequestId, true));
@@ -282,7 +282,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private const string ActiveAttemptColumns = """
         SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
                j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
-               j.timeout_ms, j.spec, j.files_dir
+               j.timeout_ms, j.spec, j.files_dir, j.created_at AS job_created_at, j.trace_parent
         FROM attempts a JOIN jobs j ON j.id = a.job_id
         """;
 
