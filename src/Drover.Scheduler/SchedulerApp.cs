@@ -72,6 +72,7 @@ public static class SchedulerApp
         services.AddHostedService<PlacementService>();
         services.AddHostedService<FollowService>();
         services.AddHostedService<EventPruner>();
+        services.AddHostedService<NodeExpiryService>();
         Ec2NodeDiscovery.Add(services); // Processors found on EC2 (Aws:Ec2Discovery), registered and drained as instances come and go
     }
 }

@@ -163,6 +163,7 @@ internal sealed partial class PlacementService(
         Spec = job.Spec,
         ParsedSpec = spec ?? Wire.Spec(job.Spec),
         FilesDir = job.FilesDir,
+        Root = job.Root ?? job.Id,
     };
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]

@@ -53,7 +53,7 @@ internal sealed partial class Starter(
             ["DROVER_URL"] = address.Url,
         };
         if (!string.IsNullOrEmpty(_options.JobTokenKey))
-            environment["DROVER_TOKEN"] = JobTokens.Issue(attempt.JobId, _options.JobTokenKey);
+            environment["DROVER_TOKEN"] = JobTokens.Issue(attempt.JobId, (int)attempt.Number, attempt.Root, _options.JobTokenKey);
         var request = new NodeJobRequest
         {
             Commands = spec.Commands,
