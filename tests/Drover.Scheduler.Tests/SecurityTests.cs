@@ -306,3 +306,30 @@ public sealed class HostileNodeTests : IAsyncLifetime
         Assert.All(_node.PollUrlLengths, length => Assert.True(length < 8192, $"a poll URL of {length} characters"));
     }
 }
+
+/// <summary>An upload that vanished before its job was placed fails that job alone; the placement batch goes on.</summary>
+public sealed class MissingUploadTests() : ClusterTest(0)
+{
+    [Fact]
+    public async Task A_job_whose_upload_is_gone_stops_with_placement_failed_and_the_others_run()
+    {
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("cat data.txt"), "command" },
+            { new StringContent("1"), "max_attempts" },
+            { new ByteArrayContent("a\nb\n"u8.ToArray()), "file", "data.txt" },
+        };
+        using var response = await Cluster.Client.PostAsync("/scheduler/jobs/new", form);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var withUpload = JsonSerializer.Deserialize<SubmitAnswer>(await response.Content.ReadAsStringAsync(), DroverJson.Options)!.JobId;
+        var plain = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("echo", "plain")] });
+        foreach (var file in Directory.GetFiles(Path.Combine(Cluster.Directory, "uploads"), "*", SearchOption.AllDirectories))
+            File.Delete(file);
+
+        await Cluster.AddNodeAsync("n1");
+        var failed = await Cluster.WaitStoppedAsync(withUpload);
+        Assert.Equal((JobStatus.Error, StopReason.PlacementFailed), (failed.Status, failed.Reason));
+        Assert.Contains("data.txt", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(plain)).Status);
+    }
+}

@@ -90,7 +90,18 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
             var form = new MultipartFormDataContent { { new StringContent(json, Encoding.UTF8, "application/json"), "spec" } };
             foreach (var path in files)
             {
-                var part = new ByteArrayContent(await File.ReadAllBytesAsync(path, cancellationToken));
+                byte[] bytes;
+                try
+                {
+                    bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+                {
+                    // This job's own fault (its upload is gone), never the batch's: it fails alone, as placement_failed.
+                    form.Dispose();
+                    return new StartResult(StartOutcome.Rejected, Detail: $"the uploaded file {Path.GetFileName(path)} is missing: {e.Message}");
+                }
+                var part = new ByteArrayContent(bytes);
                 part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
                 form.Add(part, "file", Path.GetFileName(path));
             }
