@@ -29,6 +29,12 @@ public static class SchedulerApp
         var options = app.Services.GetRequiredService<IOptions<SchedulerOptions>>().Value;
         Security.RequireTokenOffLoopback(app.Configuration, options.Token, "The scheduler");
         app.UseCallerAccess(options);
+        // Streams count per calling DAG (job tokens), or per address when the scheduler is open; the service token's
+        // holder (the gateway) caps its own callers.
+        app.UseStreamLimit(options.MaxStreamsPerCaller, context =>
+            context.CallerJob() is { } job ? "dag:" + job.Root
+            : string.IsNullOrEmpty(options.Token) ? "ip:" + context.Connection.RemoteIpAddress
+            : null);
         app.MapServiceDefaults("Drover Scheduler");
         app.MapJobsApi();
         app.MapQueueApi();

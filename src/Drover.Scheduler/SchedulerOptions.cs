@@ -89,6 +89,10 @@ public sealed class SchedulerOptions
     /// <summary>A comment line goes to idle event streams this often, so that proxies keep them open.</summary>
     public TimeSpan EventHeartbeat { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Event streams and followed logs one caller may hold open at once (429 beyond): a DAG's jobs, or an address when the scheduler is open.</summary>
+    [Range(1, 100_000)]
+    public int MaxStreamsPerCaller { get; set; } = 32;
+
     /// <summary>Most jobs in one <c>POST /scheduler/dags/new</c>.</summary>
     [Range(1, 1_000_000)]
     public int MaxDagJobs { get; set; } = 10_000;

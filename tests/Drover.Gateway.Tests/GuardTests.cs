@@ -157,6 +157,20 @@ public sealed class GuardTests(Trio trio)
     }
 
     [Fact]
+    public async Task Open_streams_are_capped_per_key()
+    {
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs("--Gateway:MaxStreamsPerCaller", "1")));
+        using var reader = trio.Client(Trio.ReadKey, gateway);
+        using var first = await reader.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var second = await reader.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        await Problems.AssertProblemAsync(second, HttpStatusCode.TooManyRequests);
+        using var other = trio.Client(Trio.SubmitKey, gateway);
+        using var theirs = await other.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, theirs.StatusCode);
+    }
+
+    [Fact]
     public async Task Rate_limit_is_per_key_with_429_and_Retry_After()
     {
         var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs(

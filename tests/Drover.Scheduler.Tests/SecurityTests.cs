@@ -333,3 +333,35 @@ public sealed class MissingUploadTests() : ClusterTest(0)
         Assert.Equal(JobStatus.Good, (await Cluster.WaitStoppedAsync(plain)).Status);
     }
 }
+
+/// <summary>One caller holds at most Scheduler:MaxStreamsPerCaller event streams and followed logs open at once.</summary>
+public sealed class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsPerCaller=2")
+{
+    [Fact]
+    public async Task A_stream_beyond_the_cap_is_a_429_until_one_closes()
+    {
+        var queued = await Cluster.SubmitAsync(new JobSpec { Commands = [CommandSpec.FromArgv("true")] });
+        using var events = await Cluster.Client.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, events.StatusCode);
+        // A followed log of a job no node has taken waits, and holds its place meanwhile.
+        var follow = Cluster.Client.GetAsync($"/scheduler/jobs/{queued}/log?follow=true", HttpCompletionOption.ResponseHeadersRead);
+        await Cluster.Eventually(async () =>
+        {
+            using var third = await Cluster.Client.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+            return third.StatusCode == HttpStatusCode.TooManyRequests
+                && third.Content.Headers.ContentType?.MediaType == "application/problem+json" && third.Headers.RetryAfter is not null;
+        }, 30, "a third stream to be refused");
+        using var plain = await Cluster.Client.GetAsync($"/scheduler/jobs/{queued}/log");
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode); // a log read without follow is no stream
+
+        events.Dispose();
+        await Cluster.Eventually(async () =>
+        {
+            using var again = await Cluster.Client.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+            return again.StatusCode == HttpStatusCode.OK;
+        }, 30, "a stream to be allowed once one closed");
+        await Cluster.AddNodeAsync("n1");
+        using var followed = await follow;
+        Assert.Equal(HttpStatusCode.OK, followed.StatusCode);
+    }
+}

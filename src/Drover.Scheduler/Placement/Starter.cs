@@ -45,7 +45,11 @@ internal sealed partial class Starter(
         var node = nodes.Find(attempt.Node);
         if (node is null)
             return new StartResult(StartOutcome.NotDelivered, Detail: $"node {attempt.Node} is not known");
-        var spec = attempt.ParsedSpec ?? Wire.Spec(attempt.Spec);
+        // The placement pass hands its parsed spec on; an attempt sent again (found orphaned by the follower) reads it here.
+        var spec = attempt.ParsedSpec
+            ?? ((await store.GetSpecsAsync([attempt.JobId], cancellationToken)).TryGetValue(attempt.JobId, out var text) ? Wire.Spec(text) : null);
+        if (spec is null)
+            return new StartResult(StartOutcome.Rejected, Detail: $"job {attempt.JobId} is gone from the store");
         var environment = new Dictionary<string, string>(spec.Environment, StringComparer.Ordinal)
         {
             ["DROVER_JOB_ID"] = attempt.JobId.ToString(CultureInfo.InvariantCulture),

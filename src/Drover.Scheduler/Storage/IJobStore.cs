@@ -21,9 +21,13 @@ internal interface IJobStore
     /// <summary>One attempt's state and times (no spec), or null.</summary>
     Task<AttemptRow?> GetAttemptAsync(long jobId, int number, CancellationToken cancellationToken);
     Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken);
+    /// <summary>Jobs without their specs (<see cref="JobRow.Spec"/> is empty): a list never reads what it does not show.</summary>
     Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken);
 
-    /// <summary>Queued jobs whose backoff is over, by priority then age: what the placement loop may claim.</summary>
+    /// <summary>The specs (JSON) of these jobs, by id; unknown ids are left out.</summary>
+    Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken);
+
+    /// <summary>Queued jobs whose backoff is over, by priority then age, without their specs: what the placement loop may claim.</summary>
     Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken);
 
     /// <summary>Moves each job queued → placed and records its new attempt; returns the claims that won.</summary>
@@ -211,13 +215,12 @@ internal sealed class ActiveAttempt
     public long Failures { get; set; }
     public string? JobStopRequest { get; set; }
     public long? TimeoutMs { get; set; }
-    public string Spec { get; set; } = "";
     public string? FilesDir { get; set; }
 
     /// <summary>The root of the job's DAG (the job itself when it is alone).</summary>
     public long Root { get; set; }
 
-    /// <summary><see cref="Spec"/> already read by the placement pass, so that sending the start does not parse it again (not a column).</summary>
+    /// <summary>The spec, read and parsed by the placement pass for the start it sends (not a column: the follower's scans read no specs).</summary>
     public JobSpec? ParsedSpec { get; set; }
 }
 

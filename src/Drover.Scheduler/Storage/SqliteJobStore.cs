@@ -180,12 +180,28 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         return (await connection.QueryAsync<long>("SELECT id FROM jobs WHERE parent = @jobId ORDER BY id", new { jobId })).AsList();
     }
 
+    // Every column of jobs but the spec, which may be 64 MB: lists and scans read it only where they use it.
+    private const string JobColumnsWithoutSpec = """
+        id, request_id, state, status, reason, priority, max_attempts, attempts, failures, parent, node, exit_code, message,
+        timeout_ms, files_dir, created_at, updated_at, started_at, finished_at, not_before, queue_reason, stop_request,
+        root, waiting_on, wait_for_children, awaiting_children
+        """;
+
+    public async Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+            return new Dictionary<long, string>();
+        await using var connection = await OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(long Id, string Spec)>("SELECT id, spec FROM jobs WHERE id IN @ids", new { ids });
+        return rows.ToDictionary(r => r.Id, r => r.Spec);
+    }
+
     public async Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<JobRow>(
-            """
-            SELECT * FROM jobs
+            $"""
+            SELECT {JobColumnsWithoutSpec} FROM jobs
             WHERE id > @After
               AND (@State IS NULL OR state = @State)
               AND (@Status IS NULL OR status = @Status)
@@ -201,8 +217,8 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         await using var connection = await OpenAsync(cancellationToken);
         // A PostgreSQL engine adds FOR UPDATE SKIP LOCKED here, inside the claim's transaction.
         return (await connection.QueryAsync<JobRow>(
-            """
-            SELECT * FROM jobs
+            $"""
+            SELECT {JobColumnsWithoutSpec} FROM jobs
             WHERE state = 'queued' AND waiting_on = 0 AND (not_before IS NULL OR not_before <= @now)
             ORDER BY priority DESC, id
             LIMIT @limit OFFSET @offset
@@ -281,7 +297,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private const string ActiveAttemptColumns = """
         SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
                j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
-               j.timeout_ms, j.spec, j.files_dir, COALESCE(j.root, j.id) AS root
+               j.timeout_ms, j.files_dir, COALESCE(j.root, j.id) AS root
         FROM attempts a JOIN jobs j ON j.id = a.job_id
         """;
 
