@@ -37,6 +37,9 @@ public sealed class ProcessorOptions
     public string? SchedulerToken { get; set; }
 
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A job stopped this long ago is forgotten: its directory (status, log, files) is deleted. Said in <c>/processor/info</c>.</summary>
+    public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
@@ -57,6 +60,8 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:KillGracePeriod must be between 0 and 10 minutes.");
         if (options.HeartbeatInterval <= TimeSpan.Zero)
             failures.Add("Processor:HeartbeatInterval must be positive.");
+        if (options.JobRetention <= TimeSpan.Zero)
+            failures.Add("Processor:JobRetention must be positive (e.g. 7.00:00:00).");
         if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
         if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))
