@@ -15,6 +15,8 @@ BEGIN {
     for (i = 1; i < 32; i++) ctl = ctl sprintf("%c", i)
     special = "[\"\\\\" sprintf("%c-%c", 1, 31) "]"
     hexdigits = "0123456789abcdef"
+    for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i
+    replacement = sprintf("%c%c%c", 239, 191, 189) # U+FFFD
     dir = ENVIRON["JOB_DIR"]
     # The whole body is one record: \001 may not appear in JSON outside a string, nor raw inside one.
     RS = sprintf("%c", 1)
@@ -38,6 +40,7 @@ function fail(field, msg) {
 }
 
 function jesc(v,   out, c, k) {
+    v = utf8_clean(v)
     out = ""
     while (match(v, special)) {
         out = out substr(v, 1, RSTART - 1)
@@ -51,6 +54,35 @@ function jesc(v,   out, c, k) {
         v = substr(v, RSTART + 1)
     }
     return out v
+}
+
+# Every byte that does not begin a well-formed UTF-8 sequence (overlong, surrogate, past U+10FFFF, cut short) becomes
+# U+FFFD, so that all the JSON this node writes is valid UTF-8: a reader may refuse anything else (issue 12).
+function utf8_clean(v,   out, i, len, c, b, need, j, lo, hi, ok, next_b) {
+    out = ""
+    len = length(v)
+    for (i = 1; i <= len; i++) {
+        c = substr(v, i, 1)
+        b = ord[c]
+        if (b < 128) { out = out c; continue }
+        if (b >= 194 && b <= 223) need = 1
+        else if (b >= 224 && b <= 239) need = 2
+        else if (b >= 240 && b <= 244) need = 3
+        else { out = out replacement; continue }
+        lo = 128; hi = 191
+        if (b == 224) lo = 160
+        else if (b == 237) hi = 159
+        else if (b == 240) lo = 144
+        else if (b == 244) hi = 143
+        ok = 1
+        for (j = 1; j <= need; j++) {
+            next_b = ord[substr(v, i + j, 1)] + 0
+            if (next_b < (j == 1 ? lo : 128) || next_b > (j == 1 ? hi : 191)) { ok = 0; break }
+        }
+        if (ok) { out = out substr(v, i, need + 1); i += need }
+        else out = out replacement
+    }
+    return out
 }
 
 function ws(   c) {

@@ -59,6 +59,9 @@ public sealed record NodeInfo
 
     /// <summary>Optional parts of the node protocol this node offers (see <see cref="NodeFeatures"/>).</summary>
     public IReadOnlyList<string> Features { get; init; } = [];
+
+    /// <summary>How long the node keeps a stopped job (its status and log) before it forgets it; absent: it does not say.</summary>
+    public double? JobRetentionSeconds { get; init; }
 }
 
 /// <summary>Names of the optional parts of the node protocol, announced in <see cref="NodeInfo.Features"/>.</summary>

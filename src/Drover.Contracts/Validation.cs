@@ -10,11 +10,20 @@ public static partial class JobRules
 {
     public const int MaxNameLength = 128;
 
-    /// <summary>A request id or file name becomes a directory or file name on a node: letters, digits, <c>._-</c>, not starting with a dot.</summary>
-    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    /// <summary>
+    /// The longest timeout every node honours: 30 days. The Processor's timer takes at most about 49 days, and a
+    /// timeout past what a node can arm would fail every attempt of the job.
+    /// </summary>
+    public const double MaxTimeoutSeconds = 30 * 24 * 3600;
+
+    /// <summary>
+    /// A request id or file name becomes a directory or file name on a node: letters, digits, <c>._-</c>, not starting
+    /// with a dot. <c>\z</c>, not <c>$</c>: <c>$</c> also matches before a final newline, which would let <c>"a\n"</c> through.
+    /// </summary>
+    [GeneratedRegex(@"\A[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}\z", RegexOptions.CultureInvariant)]
     private static partial Regex SafeName();
 
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex EnvironmentName();
 
     public static bool IsSafeName(string? name) => name is not null && SafeName().IsMatch(name);
@@ -27,10 +36,16 @@ public static partial class JobRules
         CheckEnvironment(request.Environment, problems);
         if (request.RequestId is not null && !IsSafeName(request.RequestId))
             problems["request_id"] = [$"request_id must be 1-{MaxNameLength} characters of letters, digits, '.', '_' or '-', not starting with '.'"];
-        if (request.TimeoutSeconds is { } t && (t <= 0 || double.IsNaN(t) || double.IsInfinity(t)))
-            problems["timeout_seconds"] = ["timeout_seconds must be a positive number of seconds"];
+        if (TimeoutProblem(request.TimeoutSeconds) is { } timeout)
+            problems["timeout_seconds"] = [timeout];
         return problems;
     }
+
+    /// <summary>What is wrong with a timeout, or null: a positive number of seconds, at most <see cref="MaxTimeoutSeconds"/>.</summary>
+    public static string? TimeoutProblem(double? seconds) =>
+        seconds is { } t && (t <= 0 || double.IsNaN(t) || double.IsInfinity(t) || t > MaxTimeoutSeconds)
+            ? $"timeout_seconds must be a positive number of seconds, at most {MaxTimeoutSeconds:0} (30 days)"
+            : null;
 
     public static void CheckCommands(IReadOnlyList<CommandSpec>? commands, Dictionary<string, string[]> problems)
     {

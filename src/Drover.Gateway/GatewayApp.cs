@@ -46,6 +46,7 @@ public static class GatewayApp
         app.UseRequestGuards();
         app.MapServiceDefaults("Drover gateway", ApiDocuments(options));
         app.UseAuthentication();
+        app.UseStreamLimit(options.MaxStreamsPerCaller, ApiKeyAuthenticationHandler.PartitionOf);
         app.UseRateLimiter();
         app.UseAuthorization();
         app.MapReverseProxy(proxy => proxy.Use(async (context, next) =>

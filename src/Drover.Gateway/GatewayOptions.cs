@@ -35,6 +35,9 @@ public sealed class GatewayOptions
 
     public RateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>Event streams and followed logs one caller (key, DAG of jobs, or address) may hold open at once; 429 beyond.</summary>
+    public int MaxStreamsPerCaller { get; set; } = 32;
+
     /// <summary>How long the node name to address map read from the scheduler is trusted.</summary>
     public TimeSpan NodeCacheTtl { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -122,6 +125,8 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                 problems.Add($"{at}:Role: '{key.Role}' is not one of read, submit, admin");
             CheckRate(at, key.PermitsPerSecond ?? 1, key.Burst ?? 1, problems);
         }
+        if (options.MaxStreamsPerCaller < 1)
+            problems.Add($"{GatewayOptions.Section}:MaxStreamsPerCaller must be 1 or more, not {options.MaxStreamsPerCaller}");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 

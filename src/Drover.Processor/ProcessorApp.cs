@@ -53,6 +53,7 @@ public static class ProcessorApp
         services.AddSingleton<NodeInfoSource>();
         // Reads the state directory back before the server takes requests (hosted services start first).
         services.AddHostedService<JobRecovery>();
+        services.AddHostedService<JobPruner>();
 
         // Push to the scheduler (feature "push"): both loops do nothing unless Processor:SchedulerUrl is set.
         services.AddSingleton<JobEvents>();

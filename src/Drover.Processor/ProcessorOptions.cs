@@ -43,6 +43,9 @@ public sealed class ProcessorOptions
     /// <c>HOME</c>, <c>USER</c>, <c>LOGNAME</c>, <c>SHELL</c>, <c>LANG</c>, <c>LANGUAGE</c>, <c>LC_*</c>, <c>TZ</c> and <c>TMPDIR</c>.
     /// </summary>
     public List<string> InheritEnvironment { get; set; } = [];
+
+    /// <summary>A job stopped this long ago is forgotten: its directory (status, log, files) is deleted. Said in <c>/processor/info</c>.</summary>
+    public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
@@ -63,6 +66,8 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:KillGracePeriod must be between 0 and 10 minutes.");
         if (options.HeartbeatInterval <= TimeSpan.Zero)
             failures.Add("Processor:HeartbeatInterval must be positive.");
+        if (options.JobRetention <= TimeSpan.Zero)
+            failures.Add("Processor:JobRetention must be positive (e.g. 7.00:00:00).");
         if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
         if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))

@@ -32,6 +32,12 @@ public static class SchedulerApp
         Security.RequireTokenOffLoopback(app.Configuration, options.Token, "The scheduler");
         app.UseBrowserProtection(app.Configuration, credentialRequired: !string.IsNullOrEmpty(options.Token));
         app.UseCallerAccess(options);
+        // Streams count per calling DAG (job tokens), or per address when the scheduler is open; the service token's
+        // holder (the gateway) caps its own callers.
+        app.UseStreamLimit(options.MaxStreamsPerCaller, context =>
+            context.CallerJob() is { } job ? "dag:" + job.Root
+            : string.IsNullOrEmpty(options.Token) ? "ip:" + context.Connection.RemoteIpAddress
+            : null);
         app.MapServiceDefaults("Drover Scheduler");
         app.MapMetrics("/scheduler/metrics");
         app.MapJobsApi();
@@ -77,6 +83,7 @@ public static class SchedulerApp
         services.AddHostedService<PlacementService>();
         services.AddHostedService<FollowService>();
         services.AddHostedService<EventPruner>();
+        services.AddHostedService<NodeExpiryService>();
         Ec2NodeDiscovery.Add(services); // Processors found on EC2 (Aws:Ec2Discovery), registered and drained as instances come and go
     }
 }

@@ -20,6 +20,15 @@ public sealed class SchedulerOptions
     /// <summary>Nodes known from configuration; Processors configured with this scheduler's URL also register themselves.</summary>
     public List<StaticNodeOptions> Nodes { get; set; } = [];
 
+    /// <summary>
+    /// Each node's own credential for calling the scheduler, by node name: it may heartbeat and push as that node and
+    /// do nothing else. Nodes may also use <see cref="Token"/>, which may do everything.
+    /// </summary>
+    public Dictionary<string, string> NodeCredentials { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>A registered node unseen for this long, with no placed or running attempt, is forgotten.</summary>
+    public TimeSpan NodeExpiry { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>Bearer token sent to nodes that have no token of their own.</summary>
     public string? NodeToken { get; set; }
 
@@ -28,6 +37,11 @@ public sealed class SchedulerOptions
 
     /// <summary>HMAC key of job tokens: with it, every attempt gets <c>DROVER_TOKEN</c>, which may read and submit jobs.</summary>
     public string? JobTokenKey { get; set; }
+
+    /// <summary>A job token still works this long after its attempt stopped (a job's last calls as it exits); at most <see cref="MaxJobTokenGrace"/>.</summary>
+    public TimeSpan JobTokenGrace { get; set; } = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan MaxJobTokenGrace = TimeSpan.FromHours(1);
 
     /// <summary>The <c>DROVER_URL</c> jobs get: <c>$DROVER_URL/scheduler/jobs/new</c> must work. Default: this scheduler's own address.</summary>
     public string? PublicUrl { get; set; }
@@ -74,6 +88,10 @@ public sealed class SchedulerOptions
 
     /// <summary>A comment line goes to idle event streams this often, so that proxies keep them open.</summary>
     public TimeSpan EventHeartbeat { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Event streams and followed logs one caller may hold open at once (429 beyond): a DAG's jobs, or an address when the scheduler is open.</summary>
+    [Range(1, 100_000)]
+    public int MaxStreamsPerCaller { get; set; } = 32;
 
     /// <summary>Most jobs in one <c>POST /scheduler/dags/new</c>.</summary>
     [Range(1, 1_000_000)]
@@ -124,6 +142,18 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
         Positive(options.EventRetention, nameof(options.EventRetention));
         Positive(options.EventPruneInterval, nameof(options.EventPruneInterval));
         Positive(options.EventHeartbeat, nameof(options.EventHeartbeat));
+        Positive(options.NodeExpiry, nameof(options.NodeExpiry));
+        if (options.JobTokenGrace < TimeSpan.Zero || options.JobTokenGrace > SchedulerOptions.MaxJobTokenGrace)
+            failures.Add($"Scheduler:JobTokenGrace must be between 00:00:00 and {SchedulerOptions.MaxJobTokenGrace}, not {options.JobTokenGrace}.");
+        foreach (var (node, credential) in options.NodeCredentials)
+        {
+            if (!JobRules.IsSafeName(node))
+                failures.Add($"Scheduler:NodeCredentials:{node}: a node name is letters, digits, '.', '_' or '-'.");
+            if (string.IsNullOrEmpty(credential))
+                failures.Add($"Scheduler:NodeCredentials:{node} is empty.");
+            else if (credential == options.Token)
+                failures.Add($"Scheduler:NodeCredentials:{node} must differ from Scheduler:Token: a node's credential may do far less.");
+        }
         if (options.RetryBackoffMax < options.RetryBackoffBase)
             failures.Add("Scheduler:RetryBackoffMax must not be shorter than Scheduler:RetryBackoffBase.");
         if (options.PublicUrl is { Length: > 0 } url && !IsHttpUrl(url))

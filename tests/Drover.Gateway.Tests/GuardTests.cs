@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Drover.ServiceDefaults;
 
 namespace Drover.Gateway.Tests;
 
@@ -130,6 +131,43 @@ public sealed class GuardTests(Trio trio)
             await Problems.AssertProblemAsync(response, response.StatusCode);
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"{path} took {clock.Elapsed}");
         }
+    }
+
+    [Fact]
+    public async Task Jobs_of_one_DAG_share_one_rate_limit()
+    {
+        // Failure 3 of issue 12: each job token had its own bucket, so jobs that submit jobs escaped the limit.
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs(
+            "--Gateway:RateLimit:PermitsPerSecond", "1", "--Gateway:RateLimit:Burst", "3")));
+        using var first = trio.Client(JobTokens.Issue(7001, 1, 7001, Trio.JobTokenKey), gateway);
+        using var second = trio.Client(JobTokens.Issue(7002, 1, 7001, Trio.JobTokenKey), gateway);
+        using var third = trio.Client(JobTokens.Issue(7003, 1, 7001, Trio.JobTokenKey), gateway);
+        using var elsewhere = trio.Client(JobTokens.Issue(7004, 1, 7004, Trio.JobTokenKey), gateway);
+
+        // Each of these jobs alone stays under the burst; together (one DAG, root 7001) they do not.
+        var answers = new List<HttpStatusCode>();
+        foreach (var client in new[] { first, second, third, first, second, third })
+        {
+            using var response = await client.GetAsync("/scheduler/jobs/7001/status");
+            answers.Add(response.StatusCode);
+        }
+        Assert.Contains(HttpStatusCode.TooManyRequests, answers);
+        using var other = await elsewhere.GetAsync("/scheduler/jobs/7004/status");
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task Open_streams_are_capped_per_key()
+    {
+        var gateway = await trio.StartAsync(GatewayApp.Create(trio.GatewayArgs("--Gateway:MaxStreamsPerCaller", "1")));
+        using var reader = trio.Client(Trio.ReadKey, gateway);
+        using var first = await reader.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var second = await reader.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        await Problems.AssertProblemAsync(second, HttpStatusCode.TooManyRequests);
+        using var other = trio.Client(Trio.SubmitKey, gateway);
+        using var theirs = await other.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, theirs.StatusCode);
     }
 
     [Fact]

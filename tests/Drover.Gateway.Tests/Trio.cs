@@ -23,6 +23,7 @@ public sealed class Trio : IAsyncLifetime
     public const string SchedulerToken = "scheduler-service-token";
     public const string ProcessorToken = "processor-service-token";
     public const string JobTokenKey = "job-token-hmac-key";
+    public const string NodeCredential = "node1-own-credential";
 
     private readonly List<WebApplication> _apps = [];
 
@@ -49,6 +50,9 @@ public sealed class Trio : IAsyncLifetime
             "--Scheduler:Token", SchedulerToken,
             "--Scheduler:JobTokenKey", JobTokenKey,
             "--Scheduler:NodeToken", ProcessorToken,
+            "--Scheduler:NodeCredentials:" + NodeName, NodeCredential,
+            // A job token dies with its attempt, at once: the endpoint matrix asks with a stopped job's token.
+            "--Scheduler:JobTokenGrace", "00:00:00",
             "--Scheduler:Nodes:0:Name", NodeName,
             "--Scheduler:Nodes:0:Uri", ProcessorUrl.ToString(),
             "--Scheduler:PollInterval", "00:00:00.500",

@@ -104,6 +104,27 @@ public sealed class ShellNodeTests(SmallLimitShellNode node) : IClassFixture<Sma
     }
 
     [Fact]
+    public async Task A_message_that_is_not_UTF_8_is_stored_and_answered_as_valid_UTF_8()
+    {
+        var id = $"utf8-{Guid.NewGuid():N}";
+        await _client.SubmitAsync($$"""{"request_id": "{{id}}", "commands": [["sleep", "30"]]}""");
+        using var message = new ByteArrayContent([.. "bad "u8, 0xff, .. " caf\u00e9 cut "u8, 0xe2, 0x82]);
+        message.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/plain");
+        using var posted = await _client.PostAsync($"processor/jobs/{id}/status", message);
+        Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
+
+        // A strict decoder throws on any byte that is not UTF-8, as the scheduler's JSON reader refuses such answers.
+        var strict = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+        using var one = await _client.GetAsync($"processor/jobs/{id}/status");
+        using var status = System.Text.Json.JsonDocument.Parse(strict.GetString(await one.Content.ReadAsByteArrayAsync()));
+        Assert.Equal("bad \uFFFD caf\u00e9 cut \uFFFD\uFFFD", status.RootElement.GetProperty("message").GetString());
+        using var list = await _client.GetAsync($"processor/jobs/status?request_id={id}");
+        using var jobs = System.Text.Json.JsonDocument.Parse(strict.GetString(await list.Content.ReadAsByteArrayAsync()));
+        Assert.Equal("bad \uFFFD caf\u00e9 cut \uFFFD\uFFFD", jobs.RootElement.GetProperty("jobs")[0].GetProperty("message").GetString());
+        await _client.KillAsync(id);
+    }
+
+    [Fact]
     public async Task A_body_over_the_limit_gets_413_and_writes_nothing()
     {
         var disk = Snapshot();

@@ -41,6 +41,11 @@ public sealed class BadInputTests(BadInputTests.SmallLimit fixture) : IClassFixt
         { """{"commands": [["true"]], "timeout_seconds": -1}""", "timeout_seconds" },
         { """{"commands": [["true"]], "timeout_seconds": 0}""", "timeout_seconds" },
         { """{"commands": [["true"]], "timeout_seconds": "10"}""", "timeout_seconds" },
+        // Past what the node's timer can arm: it threw at the start and failed every attempt (issue 12).
+        { """{"commands": [["true"]], "timeout_seconds": 5000000}""", "timeout_seconds" },
+        // '$' matched before a final newline, so these names passed the check (issue 12).
+        { """{"commands": [["true"]], "request_id": "abc\n"}""", "request_id" },
+        { """{"commands": [["true"]], "environment": {"A\n": "x"}}""", "environment.A\n" },
     };
 
     [Theory]

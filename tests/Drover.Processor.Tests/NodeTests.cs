@@ -24,6 +24,29 @@ public sealed class NodeTests
         Assert.All(info.Ipv4, a => Assert.True(IPAddress.TryParse(a, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
         string[] features = ["log_follow", "multipart", "push", "slots"];
         Assert.Equal(features, info.Features.Order());
+        Assert.Equal(TimeSpan.FromDays(7).TotalSeconds, info.JobRetentionSeconds);
+    }
+
+    [Fact]
+    public async Task A_job_stopped_longer_ago_than_the_retention_is_forgotten()
+    {
+        await using var host = await ProcessorHost.StartAsync(null, "--Processor:JobRetention", "00:00:02");
+        Assert.Equal(2, (await host.Client.GetFromJsonAsync<NodeInfo>("/processor/info", DroverJson.Options))!.JobRetentionSeconds);
+        var id = await host.SubmitAsync("""{"commands": [["echo", "hi"]]}""");
+        await host.WaitStoppedAsync(id);
+        Assert.True(Directory.Exists(Path.Combine(host.JobsRoot, id)));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpStatusCode status;
+        do
+        {
+            await Task.Delay(200);
+            using var response = await host.Client.GetAsync($"/processor/jobs/{id}/status");
+            status = response.StatusCode;
+        }
+        while (status != HttpStatusCode.NotFound && DateTime.UtcNow < deadline);
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Empty(Directory.EnumerateDirectories(host.JobsRoot));
     }
 
     [Fact]

@@ -36,6 +36,9 @@ public sealed class BadInputTests(BadInputTests.Fixture fixture) : IClassFixture
     [InlineData("""{"commands": [{"exec": ["true"]}], "priority": 1.5}""", "priority")]
     [InlineData("""{"commands": [{"exec": ["true"]}""", "commands[1]")]
     [InlineData("""not json""", "body")]
+    [InlineData("""{"commands": [{"exec": ["true"]}], "timeout_seconds": 5000000}""", "timeout_seconds")]
+    [InlineData("""{"commands": [{"exec": ["true"]}], "request_id": "abc\n"}""", "request_id")]
+    [InlineData("""{"commands": [{"exec": ["true"]}], "environment": {"A\n": "1"}}""", "environment.A\n")]
     public async Task A_bad_JSON_job_is_a_400_naming_the_field(string json, string field)
     {
         var before = await CountJobsAsync();

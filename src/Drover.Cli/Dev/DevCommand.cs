@@ -47,6 +47,7 @@ internal static class DevCommand
         var schedulerToken = NewToken();
         var processorToken = NewToken();
         var jobTokenKey = NewToken();
+        var nodeCredential = NewToken(); // the local Processor's own: it may heartbeat and push as "local", nothing else
         string Url(int port) => string.Create(CultureInfo.InvariantCulture, $"http://{s.Host}:{port}");
         var gatewayUrl = Url(s.GatewayPort);
         var schedulerUrl = Url(s.SchedulerPort);
@@ -59,7 +60,7 @@ internal static class DevCommand
             $"--Processor:StateDirectory={Path.Combine(data, "state")}",
             $"--Processor:Token={processorToken}",
             $"--Processor:SchedulerUrl={schedulerUrl}",
-            $"--Processor:SchedulerToken={schedulerToken}",
+            $"--Processor:SchedulerToken={nodeCredential}",
         };
         if (s.Slots is { } n)
             processorArgs.Add(string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={n}"));
@@ -73,6 +74,7 @@ internal static class DevCommand
                 $"--Scheduler:DataDirectory={Path.Combine(data, "uploads")}",
                 $"--Scheduler:Token={schedulerToken}",
                 $"--Scheduler:NodeToken={processorToken}",
+                $"--Scheduler:NodeCredentials:local={nodeCredential}",
                 $"--Scheduler:JobTokenKey={jobTokenKey}",
                 $"--Scheduler:PublicUrl={gatewayUrl}",
             ]),

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
@@ -67,6 +68,9 @@ internal sealed class ApiKeyAuthenticationHandler(
     /// <summary>Set on callers whose own token goes upstream unchanged (job tokens), instead of the service token.</summary>
     public const string ForwardOwnTokenClaim = "drover:forward_token";
 
+    /// <summary>The root of the calling job's DAG: every job of one DAG shares one rate limit.</summary>
+    public const string DagRootClaim = "drover:dag_root";
+
     private const string Anonymous = "anonymous";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -76,8 +80,10 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         if (JobTokens.LooksLikeJobToken(token))
         {
-            if (JobTokens.Verify(token, keys.JobTokenKey) is { } jobId)
-                return Task.FromResult(Success($"job:{jobId}", GatewayRoles.Job, new Claim(ForwardOwnTokenClaim, "true")));
+            // Only the signature is checked here; the scheduler refuses the token once its attempt has stopped.
+            if (JobTokens.Verify(token, keys.JobTokenKey) is { } job)
+                return Task.FromResult(Success(string.Create(CultureInfo.InvariantCulture, $"job:{job.JobId}"), GatewayRoles.Job,
+                    new Claim(ForwardOwnTokenClaim, "true"), new Claim(DagRootClaim, job.Root.ToString(CultureInfo.InvariantCulture))));
             if (!keys.IsOpen)
                 return Task.FromResult(AuthenticateResult.Fail("The job token is not valid: it is not signed with this installation's job token key."));
         }
@@ -96,9 +102,14 @@ internal sealed class ApiKeyAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
-    /// <summary>The rate limit partition: the key's name, or the remote address for callers without one.</summary>
+    /// <summary>
+    /// The rate limit partition: the key's name, the DAG of a calling job (so that jobs which submit jobs cannot
+    /// escape the limit by multiplying), or the remote address for callers without a key.
+    /// </summary>
     public static string PartitionOf(HttpContext context)
     {
+        if (context.User.FindFirst(DagRootClaim)?.Value is { } root)
+            return "dag:" + root;
         var name = context.User.Identity?.IsAuthenticated == true ? context.User.Identity.Name : null;
         return name is null or Anonymous ? "ip:" + context.Connection.RemoteIpAddress : "key:" + name;
     }

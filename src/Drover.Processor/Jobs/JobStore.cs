@@ -47,6 +47,18 @@ internal sealed class JobStore
     public string DirectoryOf(string id) => Path.Combine(Root, id);
 
     /// <summary>
+    /// Forgets a stopped job and deletes its directory. Renamed first to a staging name, so that a crash halfway
+    /// through the delete leaves nothing a restart would load as a job (it discards staging directories).
+    /// </summary>
+    public void Delete(Job job)
+    {
+        Forget(job);
+        var gone = Path.Combine(Root, StagingPrefix + Guid.NewGuid().ToString("N"));
+        Directory.Move(job.Directory, gone);
+        Discard(gone);
+    }
+
+    /// <summary>
     /// A fresh directory beside the jobs, named so that it can never be a job (request ids cannot start with a dot).
     /// A job is assembled in it and then renamed into place in one step.
     /// </summary>

@@ -30,6 +30,7 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
             Slots = slots.Capacity,
             Running = slots.InUse,
             Features = Features,
+            JobRetentionSeconds = settings.JobRetention.TotalSeconds,
         };
     }
 

@@ -118,6 +118,8 @@ internal static class DagsApi
                     problems[field] = [string.Create(CultureInfo.InvariantCulture, $"there is no job {upstream} and no job of this request is named so")];
         if (problems.Count > 0)
             return TypedResults.ValidationProblem(problems, title: "The DAG is not valid");
+        if (await Links.OutsideCallersDagAsync(outside, context.CallerJob(), store, cancellationToken) is { } foreign)
+            return Links.Forbidden(context.CallerJob()!, plan.Jobs.SelectMany(j => j.Outside).First(o => o.Id == foreign).Field, foreign);
         var parents = new Dictionary<long, long?>();
         var now = Wire.Millis(time.GetUtcNow());
         var jobs = new List<NewJob>(plan.Jobs.Count);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Drover.Contracts;
 using Drover.Scheduler.Storage;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Drover.Scheduler.Dags;
@@ -16,7 +17,7 @@ internal sealed record JobLinksIn(long? Parent, IReadOnlyList<NewDependency> Dep
 internal static class Links
 {
     public static async Task<(JobLinksIn? Links, IResult? Problem)> CheckAsync(
-        JobSpec spec, long? callerJob, IJobStore store, SchedulerOptions options, CancellationToken cancellationToken)
+        JobSpec spec, JobTokenClaims? callerJob, IJobStore store, SchedulerOptions options, CancellationToken cancellationToken)
     {
         var problems = new Dictionary<string, string[]>();
         var dependsOn = spec.DependsOn ?? [];
@@ -39,6 +40,8 @@ internal static class Links
                 if (!known.Contains(ids[i]))
                     problems[$"depends_on[{i}]"] = [string.Create(CultureInfo.InvariantCulture, $"there is no job {ids[i]}")];
         }
+        if (problems.Count == 0 && await OutsideCallersDagAsync(ids, callerJob, store, cancellationToken) is { } outside)
+            return (null, Forbidden(callerJob!, $"depends_on[{ids.IndexOf(outside)}]", outside));
         var (parent, parentProblem) = await ParentAsync(spec.Parent, callerJob, store, cancellationToken);
         if (parentProblem is not null)
             return (null, parentProblem);
@@ -47,9 +50,29 @@ internal static class Links
         return (new JobLinksIn(parent, dependsOn.Select(d => new NewDependency(d.JobId, null, d.Condition)).ToList()), null);
     }
 
-    /// <summary>The parent a job gets: the one named (if the caller may name it), else the calling job.</summary>
-    public static async Task<(long? Parent, IResult? Problem)> ParentAsync(long? named, long? callerJob, IJobStore store, CancellationToken cancellationToken)
+    /// <summary>
+    /// A job token may make its jobs wait only on jobs of its own DAG: the first of <paramref name="upstream"/> outside
+    /// it, or null. (A user key may name any job it can read; see the README's "Job tokens and nodes".)
+    /// </summary>
+    public static async Task<long?> OutsideCallersDagAsync(IReadOnlyList<long> upstream, JobTokenClaims? callerJob, IJobStore store, CancellationToken cancellationToken)
     {
+        if (callerJob is null)
+            return null;
+        foreach (var id in upstream)
+            if (await store.RootOfAsync(id, cancellationToken) is { } root && root != callerJob.Root)
+                return id;
+        return null;
+    }
+
+    public static ProblemHttpResult Forbidden(JobTokenClaims caller, string field, long upstream) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+            detail: string.Create(CultureInfo.InvariantCulture, $"Job {caller.JobId} may only depend on jobs of its own DAG (root {caller.Root}); job {upstream} is not."),
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = ["outside the calling job's DAG"] } });
+
+    /// <summary>The parent a job gets: the one named (if the caller may name it), else the calling job.</summary>
+    public static async Task<(long? Parent, IResult? Problem)> ParentAsync(long? named, JobTokenClaims? callerToken, IJobStore store, CancellationToken cancellationToken)
+    {
+        var callerJob = callerToken?.JobId;
         if (named is not { } parent)
             return (callerJob, null);
         var root = await store.RootOfAsync(parent, cancellationToken);

@@ -18,24 +18,31 @@ internal sealed partial class Follower(
 {
     private readonly SchedulerOptions _options = options.Value;
 
-    /// <summary>A node pushed state changes (<c>POST /scheduler/nodes/{name}/jobs</c>).</summary>
-    public async Task PushedAsync(string node, NodeJobList list, CancellationToken cancellationToken)
+    /// <summary>
+    /// A node pushed state changes (<c>POST /scheduler/nodes/{name}/jobs</c>). A push that names an attempt placed
+    /// on another node changes nothing: the request ids of that push are returned, for a 403.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> PushedAsync(string node, NodeJobList list, CancellationToken cancellationToken)
     {
-        nodes.Seen(node);
         var jobIds = list.Jobs.Select(s => JobIdOf(s.RequestId)).OfType<long>().Distinct().ToList();
-        var active = (await store.ListActiveAttemptsOfJobsAsync(jobIds, cancellationToken))
-            .Where(a => a.Node == node)
-            .ToDictionary(a => a.BackendRef, StringComparer.Ordinal);
+        var attempts = await store.ListActiveAttemptsOfJobsAsync(jobIds, cancellationToken);
+        var pushed = list.Jobs.Select(s => s.RequestId).ToHashSet(StringComparer.Ordinal);
+        var foreign = attempts.Where(a => a.Node != node && pushed.Contains(a.BackendRef)).Select(a => a.BackendRef).ToList();
+        if (foreign.Count > 0)
+            return foreign;
+        nodes.Seen(node);
+        var active = attempts.Where(a => a.Node == node).ToDictionary(a => a.BackendRef, StringComparer.Ordinal);
         var reports = list.Jobs
             .Where(s => active.ContainsKey(s.RequestId))
             .Select(s => (active[s.RequestId], s))
             .ToList();
         await ApplyAsync(reports, [], cancellationToken);
+        return [];
     }
 
-    /// <summary>The job of a node request id <c>"&lt;job id&gt;-&lt;attempt&gt;"</c>; null for one this scheduler did not make.</summary>
+    /// <summary>The job of a node request id <c>"&lt;job id&gt;-&lt;attempt&gt;-&lt;incarnation&gt;"</c> (older stores: without the incarnation); null for one this scheduler did not make.</summary>
     private static long? JobIdOf(string requestId) =>
-        requestId.Split('-') is [var job, _] && long.TryParse(job, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : null;
+        requestId.Split('-') is [var job, ..] and { Length: 2 or 3 } && long.TryParse(job, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : null;
 
     /// <summary>Asks every node with placed or running attempts about all of them, one call per node.</summary>
     public async Task PollAsync(CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Drover.Contracts;
 using Drover.Scheduler.Access;
 using Drover.Scheduler.Dags;
+using Drover.Scheduler.Events;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
@@ -18,6 +19,8 @@ namespace Drover.Scheduler.Jobs;
 /// <summary><c>/scheduler/jobs</c>: submit, list, read, update, kill, log.</summary>
 internal static class JobsApi
 {
+    private static readonly TimeSpan FollowRecheck = TimeSpan.FromSeconds(2);
+
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/scheduler/jobs").WithTags("Jobs");
@@ -184,7 +187,7 @@ internal static class JobsApi
     }
 
     private static async Task<IResult> LogAsync(
-        long id, HttpContext context, IJobStore store, NodeRegistry nodes, INodeBackend backend, long? offset, bool? follow,
+        long id, HttpContext context, IJobStore store, NodeRegistry nodes, INodeBackend backend, EventFeed feed, long? offset, bool? follow,
         CancellationToken cancellationToken)
     {
         if (offset is < 0)
@@ -195,12 +198,15 @@ internal static class JobsApi
         // Following a job not yet placed (or not yet recorded on its node) waits until there is a log to follow.
         while (true)
         {
-            if (job.Attempts > 0 && job.Node is { } name && nodes.Find(name) is { } node)
+            // Taken before reading the job: a change committed after the read completes it, so none is missed.
+            var next = feed.Next;
+            if (job.Attempts > 0 && job.Node is { } name && nodes.Find(name) is { } node
+                && await store.GetAttemptAsync(job.Id, (int)job.Attempts, cancellationToken) is { } attempt)
             {
                 Stream? log;
                 try
                 {
-                    log = await backend.OpenLogAsync(node.Target, Claim.BackendRefOf(job.Id, (int)job.Attempts), offset ?? 0, follow == true, cancellationToken);
+                    log = await backend.OpenLogAsync(node.Target, attempt.BackendRef, offset ?? 0, follow == true, cancellationToken);
                 }
                 catch (NodeUnreachableException e)
                 {
@@ -211,7 +217,15 @@ internal static class JobsApi
             }
             if (follow != true || job.State == "stopped")
                 return TypedResults.Text("", "text/plain");
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+            // Woken by the store's next event (the job placed, started or stopped), with a poll now and then for a
+            // start the node had not recorded yet when its log was asked for.
+            try
+            {
+                await next.WaitAsync(FollowRecheck, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+            }
             job = await store.GetJobAsync(id, cancellationToken) ?? job;
         }
     }

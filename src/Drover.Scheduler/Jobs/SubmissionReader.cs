@@ -95,15 +95,17 @@ internal static class SubmissionReader
         if (checkProblem is not null || files.Count == 0)
             return (checkedSubmission, checkProblem);
 
-        // Written before the job is committed: a job in the store always has its files.
+        // Written and fsynced (the files, their directory and its parent) before the job is committed: a job the
+        // store holds, which the 202 promises survives a power cut, always has its files.
         var dir = Path.GetFullPath(Path.Combine(options.DataDirectory, Guid.CreateVersion7().ToString("N")));
         PrivateFiles.CreateDirectory(dir);
         foreach (var file in files)
         {
-            await using var target = new FileStream(Path.Combine(dir, file.FileName), PrivateFiles.NewFile(FileMode.Create, FileOptions.Asynchronous));
-            await file.CopyToAsync(target, cancellationToken);
-            await target.FlushAsync(cancellationToken);
+            await using var content = file.OpenReadStream();
+            await Durability.WriteFileAsync(Path.Combine(dir, file.FileName), content, cancellationToken);
         }
+        Durability.SyncDirectory(dir);
+        Durability.SyncDirectory(Path.GetDirectoryName(dir)!);
         return (new Submission(spec, dir), null);
     }
 
@@ -220,8 +222,8 @@ internal static class SubmissionReader
         JobRules.CheckEnvironment(spec.Environment, problems);
         if (spec.RequestId is not null && !JobRules.IsSafeName(spec.RequestId))
             problems["request_id"] = [$"request_id must be 1-{JobRules.MaxNameLength} characters of letters, digits, '.', '_' or '-', not starting with '.'"];
-        if (spec.TimeoutSeconds is { } t && (t <= 0 || double.IsNaN(t) || double.IsInfinity(t) || t > TimeSpan.MaxValue.TotalSeconds / 2))
-            problems["timeout_seconds"] = ["timeout_seconds must be a positive number of seconds"];
+        if (JobRules.TimeoutProblem(spec.TimeoutSeconds) is { } timeout)
+            problems["timeout_seconds"] = [timeout];
         if (spec.MaxAttempts is { } m && (m < 1 || m > JobLimits.MaxAttempts))
             problems["max_attempts"] = [$"max_attempts must be between 1 and {JobLimits.MaxAttempts}"];
         if (Math.Abs((long)spec.Priority) > JobLimits.MaxPriority)

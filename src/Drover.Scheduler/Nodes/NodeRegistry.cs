@@ -7,6 +7,18 @@ using Microsoft.Extensions.Options;
 
 namespace Drover.Scheduler.Nodes;
 
+/// <summary>What came of a heartbeat.</summary>
+internal enum HeartbeatOutcome
+{
+    Accepted,
+
+    /// <summary>The name is a configured node's: heartbeats do not change it.</summary>
+    Configured,
+
+    /// <summary>The node is up at another address: it may move only once it is down.</summary>
+    MovedWhileUp,
+}
+
 /// <summary>A node as placement sees it at one moment.</summary>
 internal sealed record NodeSnapshot(
     string Name, NodeTarget Target, string Source, NodeInfo? Info, IReadOnlyDictionary<string, string> Labels,
@@ -80,8 +92,13 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             return _nodes.TryGetValue(name, out var entry) ? entry.ToSnapshot(time.GetUtcNow(), _options) : null;
     }
 
-    /// <summary>A node registers or heartbeats. Persisted only when what it says about itself changed.</summary>
-    public async Task HeartbeatAsync(NodeInfo info, CancellationToken cancellationToken)
+    /// <summary>
+    /// A node registers or heartbeats. Persisted only when what it says about itself changed. A configured node is
+    /// never changed by a heartbeat, and a registered node that is up keeps its address: the scheduler sends a node
+    /// its jobs' environments and tokens, so whoever could re-point a live node could collect them. Only a node that
+    /// is down (not heard from for the heartbeat timeout) may come back at another address.
+    /// </summary>
+    public async Task<HeartbeatOutcome> HeartbeatAsync(NodeInfo info, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         bool changed, wake;
@@ -89,12 +106,15 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         {
             if (!_nodes.TryGetValue(info.Name, out var entry))
                 _nodes[info.Name] = entry = new Entry(info.Name, "registered");
+            if (entry.Source == "static")
+                return HeartbeatOutcome.Configured;
+            var moved = entry.Uri is not null && entry.Uri.ToString() != Normalize(info.Uri).ToString();
+            if (moved && !entry.IsDown(now, _options))
+                return HeartbeatOutcome.MovedWhileUp;
             wake = entry.Info is null || entry.IsDown(now, _options) || entry.Info.Running != info.Running;
-            // A configured node keeps its configured address; only a registered one moves with its heartbeat.
-            changed = entry.Info is null || (entry.Source == "registered" && entry.Uri?.ToString() != Normalize(info.Uri).ToString())
+            changed = entry.Info is null || moved
                 || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
-            if (entry.Source == "registered")
-                entry.Uri = Normalize(info.Uri);
+            entry.Uri = Normalize(info.Uri);
             entry.Info = info;
             entry.LastSeen = now;
             entry.LastError = null;
@@ -113,6 +133,29 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         }
         if (wake || changed)
             placement.Wake();
+        return HeartbeatOutcome.Accepted;
+    }
+
+    /// <summary>
+    /// Forgets registered nodes not heard from for <see cref="SchedulerOptions.NodeExpiry"/> that have no placed or
+    /// running attempt (<paramref name="busy"/>): a name that comes back registers anew. Returns the names removed.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ExpireAsync(IReadOnlySet<string> busy, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        List<string> expired;
+        lock (_lock)
+        {
+            expired = _nodes.Values
+                .Where(e => e.Source == "registered" && now - e.LastSeen > _options.NodeExpiry && !busy.Contains(e.Name))
+                .Select(e => e.Name)
+                .ToList();
+            foreach (var name in expired)
+                _nodes.Remove(name);
+        }
+        foreach (var name in expired)
+            await store.DeleteNodeAsync(name, cancellationToken);
+        return expired;
     }
 
     /// <summary>A configured node answered <c>/processor/info</c>.</summary>

@@ -1,4 +1,5 @@
 using Drover.Contracts;
+using Drover.Scheduler.Access;
 using Drover.Scheduler.Following;
 using Drover.Scheduler.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -28,10 +29,12 @@ internal static class NodesApi
             .WithDescription("The node takes new jobs again. 200 with the node, 404 when there is no such node.");
         routes.MapPost(NodeRoutes.Heartbeat, HeartbeatAsync).WithTags("Nodes")
             .WithSummary("Node heartbeat (node protocol)")
-            .WithDescription("A Processor registers itself, or says it is still up, with its info (name, uri, slots, labels, features). 400 names a bad name or uri.");
+            .WithDescription("A Processor registers itself, or says it is still up, with its info (name, uri, slots, labels, features). 400 names a bad name or uri; "
+                + "403 the caller's node credential is another node's; 409 the name is a configured node's, or the node is up at another address.");
         routes.MapPost(NodeRoutes.PushJobs, PushAsync).WithTags("Nodes")
             .WithSummary("Push job changes (node protocol)")
-            .WithDescription("A node sends the statuses of its jobs that changed, so the scheduler need not wait for its next poll; 404 for a node it does not know.");
+            .WithDescription("A node sends the statuses of its jobs that changed, so the scheduler need not wait for its next poll; 404 for a node it does not know, "
+                + "403 for a push that names an attempt placed on another node (or with another node's credential).");
         return group;
     }
 
@@ -76,7 +79,8 @@ internal static class NodesApi
         return node is null ? UnknownNode(name) : TypedResults.Ok(View(node, await store.CountActiveByNodeAsync(cancellationToken)));
     }
 
-    private static async Task<Results<Ok, ValidationProblem>> HeartbeatAsync(NodeInfo info, NodeRegistry nodes, CancellationToken cancellationToken)
+    private static async Task<Results<Ok, ValidationProblem, ProblemHttpResult>> HeartbeatAsync(
+        NodeInfo info, HttpContext context, NodeRegistry nodes, CancellationToken cancellationToken)
     {
         var problems = new Dictionary<string, string[]>();
         if (!JobRules.IsSafeName(info.Name))
@@ -85,17 +89,33 @@ internal static class NodesApi
             problems["uri"] = ["uri is the absolute http(s) address where the node answers the node protocol"];
         if (problems.Count > 0)
             return TypedResults.ValidationProblem(problems);
-        await nodes.HeartbeatAsync(info, cancellationToken);
-        return TypedResults.Ok();
+        if (context.CallerNode() is { } caller && caller != info.Name)
+            return Refused(StatusCodes.Status403Forbidden, "Forbidden", "name",
+                $"This credential is node '{caller}''s; it may not send a heartbeat for node '{info.Name}'.");
+        return await nodes.HeartbeatAsync(info, cancellationToken) switch
+        {
+            HeartbeatOutcome.Configured => Refused(StatusCodes.Status409Conflict, "The node is configured", "name",
+                $"Node '{info.Name}' is configured in the scheduler's options (Scheduler:Nodes); a heartbeat does not change it."),
+            HeartbeatOutcome.MovedWhileUp => Refused(StatusCodes.Status409Conflict, "The node is up elsewhere", "uri",
+                $"Node '{info.Name}' is up at another address; it may register at a new one only once it has been down for the heartbeat timeout."),
+            _ => TypedResults.Ok(),
+        };
     }
 
     private static async Task<Results<Ok, ProblemHttpResult>> PushAsync(string name, NodeJobList list, NodeRegistry nodes, Follower follower, CancellationToken cancellationToken)
     {
         if (nodes.Find(name) is null)
             return UnknownNode(name);
-        await follower.PushedAsync(name, list, cancellationToken);
+        var foreign = await follower.PushedAsync(name, list, cancellationToken);
+        if (foreign.Count > 0)
+            return Refused(StatusCodes.Status403Forbidden, "Forbidden", "jobs",
+                $"Node '{name}' pushed {string.Join(", ", foreign.Take(5))}, placed on another node; nothing of this push was recorded.");
         return TypedResults.Ok();
     }
+
+    private static ProblemHttpResult Refused(int status, string title, string field, string detail) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail,
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [detail] } });
 
     private static ProblemHttpResult UnknownNode(string name) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such node", detail: $"There is no node '{name}'.",

@@ -72,7 +72,7 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
     {
         using var response = await CallAsync(node, HttpMethod.Get, "processor/info", cancellationToken);
         await EnsureOkAsync(node, response, cancellationToken);
-        return await response.Content.ReadFromJsonAsync<NodeInfo>(DroverJson.Options, cancellationToken)
+        return await ReadAsync<NodeInfo>(node, response, cancellationToken)
             ?? throw new NodeUnreachableException($"node {node.Name} sent no info");
     }
 
@@ -90,7 +90,18 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
             var form = new MultipartFormDataContent { { new StringContent(json, Encoding.UTF8, "application/json"), "spec" } };
             foreach (var path in files)
             {
-                var part = new ByteArrayContent(await File.ReadAllBytesAsync(path, cancellationToken));
+                byte[] bytes;
+                try
+                {
+                    bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+                }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+                {
+                    // This job's own fault (its upload is gone), never the batch's: it fails alone, as placement_failed.
+                    form.Dispose();
+                    return new StartResult(StartOutcome.Rejected, Detail: $"the uploaded file {Path.GetFileName(path)} is missing: {e.Message}");
+                }
+                var part = new ByteArrayContent(bytes);
                 part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
                 form.Add(part, "file", Path.GetFileName(path));
             }
@@ -101,7 +112,17 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         {
             using var response = await SendAsync(node, HttpMethod.Post, "processor/jobs/new", content, cancellationToken);
             if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
-                return new StartResult(StartOutcome.Started, await response.Content.ReadFromJsonAsync<NodeJobStatus>(DroverJson.Options, cancellationToken));
+            {
+                try
+                {
+                    return new StartResult(StartOutcome.Started, await ReadAsync<NodeJobStatus>(node, response, cancellationToken));
+                }
+                catch (NodeUnreachableException e)
+                {
+                    // Recorded, but what it said cannot be read: the poll asks again.
+                    return new StartResult(StartOutcome.Unknown, Detail: e.Message);
+                }
+            }
             var detail = $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}";
             return response.StatusCode switch
             {
@@ -121,14 +142,30 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         }
     }
 
+    /// <summary>
+    /// Asks in pages of <see cref="StatusPage"/> ids: every id goes into the URL, and one URL for all of a busy node's
+    /// attempts would outgrow what servers accept in a request line (Kestrel's 8 KiB, past ~400 ids).
+    /// </summary>
     public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
     {
-        var query = string.Join('&', requestIds.Select(id => "request_id=" + Uri.EscapeDataString(id)));
-        using var response = await CallAsync(node, HttpMethod.Get, "processor/jobs/status?" + query, cancellationToken);
-        await EnsureOkAsync(node, response, cancellationToken);
-        var list = await response.Content.ReadFromJsonAsync<NodeJobList>(DroverJson.Options, cancellationToken);
-        return list?.Jobs ?? [];
+        var statuses = new List<NodeJobStatus>(requestIds.Count);
+        var asked = requestIds.ToHashSet(StringComparer.Ordinal);
+        foreach (var page in requestIds.Chunk(StatusPage))
+        {
+            var query = string.Join('&', page.Select(id => "request_id=" + Uri.EscapeDataString(id)));
+            using var response = await CallAsync(node, HttpMethod.Get, "processor/jobs/status?" + query, cancellationToken);
+            await EnsureOkAsync(node, response, cancellationToken);
+            var list = await ReadAsync<NodeJobList>(node, response, cancellationToken);
+            // Only what was asked, once each: a broken node's nulls, strays and repeats go no further.
+            foreach (var status in list?.Jobs ?? [])
+                if (status?.RequestId is { } id && asked.Remove(id))
+                    statuses.Add(status);
+        }
+        return statuses;
     }
+
+    /// <summary>Ids per status call: 64 ids of about 40 characters keep the request line near 3 KiB.</summary>
+    public const int StatusPage = 64;
 
     public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
     {
@@ -136,7 +173,27 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         if (response.StatusCode == HttpStatusCode.NotFound)
             return null;
         await EnsureOkAsync(node, response, cancellationToken);
-        return await response.Content.ReadFromJsonAsync<NodeJobStatus>(DroverJson.Options, cancellationToken);
+        return await ReadAsync<NodeJobStatus>(node, response, cancellationToken);
+    }
+
+    /// <summary>
+    /// A node's JSON answer. One that cannot be read (not JSON, not UTF-8, not the shape asked for) fails the call
+    /// as an unreachable node does, so that the caller's handling of a failed node applies to it too.
+    /// </summary>
+    private static async Task<T?> ReadAsync<T>(NodeTarget node, HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<T>(DroverJson.Options, cancellationToken);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or DecoderFallbackException or InvalidOperationException or ArgumentException)
+        {
+            throw new NodeUnreachableException($"node {node.Name} sent an answer that is not valid JSON of the node protocol: {e.Message}", e);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            throw new NodeUnreachableException($"node {node.Name} broke off its answer: {e.Message}", e);
+        }
     }
 
     public async Task<Stream?> OpenLogAsync(NodeTarget node, string requestId, long offset, bool follow, CancellationToken cancellationToken)

@@ -49,6 +49,9 @@ internal sealed partial class PlacementService(
         var snapshot = nodes.Snapshot();
         var load = new Dictionary<string, int>(await store.CountActiveByNodeAsync(cancellationToken), StringComparer.Ordinal);
         var picker = new NodePicker(snapshot.Where(n => n.Usable(now)), load);
+        // Bounded: jobs that leave the queue other than by placement (killed, dependency failed) are not removed one by one.
+        if (_constraints.Count >= 200_000)
+            _constraints.Clear();
         // Read no more of the queue than could be placed now: a pass that follows one finished job reads a few rows.
         var pageSize = picker.Full ? ReasonPage : Math.Clamp(picker.FreeSlots ?? BatchSize, 16, BatchSize);
         var claims = new List<Claim>();
@@ -61,7 +64,9 @@ internal sealed partial class PlacementService(
         // them; but not when no node has room at all: then nothing further down could be placed either.
         for (var offset = 0; claims.Count == 0; offset += pageSize, pageSize = BatchSize)
         {
+            // The scan reads no specs (they may be 64 MB each): only those of jobs whose constraints are not known yet.
             var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, pageSize, cancellationToken);
+            await ParseSpecsAsync(page.Where(j => !_constraints.ContainsKey(j.Id)).Select(j => j.Id), specs, cancellationToken);
             foreach (var job in page)
             {
                 var constraints = ConstraintsOf(job, specs);
@@ -92,6 +97,7 @@ internal sealed partial class PlacementService(
             metrics.Placed(won.Count);
             foreach (var claim in won)
                 _constraints.Remove(claim.JobId);
+            await ParseSpecsAsync(won.Select(c => c.JobId).Where(id => !specs.ContainsKey(id)), specs, cancellationToken);
             var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, now)).ToList();
             await starter.StartAllAsync(attempts, cancellationToken);
             return won.Count > 0;
@@ -103,15 +109,21 @@ internal sealed partial class PlacementService(
         }
     }
 
+    private async Task ParseSpecsAsync(IEnumerable<long> ids, Dictionary<long, JobSpec> parsed, CancellationToken cancellationToken)
+    {
+        var wanted = ids.ToList();
+        if (wanted.Count == 0)
+            return;
+        foreach (var (id, text) in await store.GetSpecsAsync(wanted, cancellationToken))
+            parsed[id] = Wire.Spec(text);
+    }
+
+    /// <summary>The job's constraints, from the cache or from its spec (read by <see cref="ParseSpecsAsync"/> for this page).</summary>
     private JobConstraints? ConstraintsOf(JobRow job, Dictionary<long, JobSpec> parsed)
     {
         if (_constraints.TryGetValue(job.Id, out var known))
             return known;
-        // Bounded: jobs that leave the queue other than by placement (killed, dependency failed) are not removed one by one.
-        if (_constraints.Count >= 200_000)
-            _constraints.Clear();
-        var spec = parsed[job.Id] = Wire.Spec(job.Spec);
-        var constraints = spec.Constraints;
+        var constraints = parsed[job.Id].Constraints;
         return _constraints[job.Id] = constraints is { Node: null, Labels.Count: 0 } ? null : constraints;
     }
 
@@ -162,11 +174,11 @@ internal sealed partial class PlacementService(
         Attempts = claim.Number,
         Failures = job.Failures,
         TimeoutMs = job.TimeoutMs,
-        Spec = job.Spec,
-        ParsedSpec = spec ?? Wire.Spec(job.Spec),
+        ParsedSpec = spec,
         FilesDir = job.FilesDir,
         JobCreatedAt = job.CreatedAt,
         TraceParent = job.TraceParent,
+        Root = job.Root ?? job.Id,
     };
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]

@@ -48,7 +48,11 @@ internal sealed partial class Starter(
         var node = nodes.Find(attempt.Node);
         if (node is null)
             return new StartResult(StartOutcome.NotDelivered, Detail: $"node {attempt.Node} is not known");
-        var spec = attempt.ParsedSpec ?? Wire.Spec(attempt.Spec);
+        // The placement pass hands its parsed spec on; an attempt sent again (found orphaned by the follower) reads it here.
+        var spec = attempt.ParsedSpec
+            ?? ((await store.GetSpecsAsync([attempt.JobId], cancellationToken)).TryGetValue(attempt.JobId, out var text) ? Wire.Spec(text) : null);
+        if (spec is null)
+            return new StartResult(StartOutcome.Rejected, Detail: $"job {attempt.JobId} is gone from the store");
         var environment = new Dictionary<string, string>(spec.Environment, StringComparer.Ordinal)
         {
             ["DROVER_JOB_ID"] = attempt.JobId.ToString(CultureInfo.InvariantCulture),
@@ -56,7 +60,7 @@ internal sealed partial class Starter(
             ["DROVER_URL"] = address.Url,
         };
         if (!string.IsNullOrEmpty(_options.JobTokenKey))
-            environment["DROVER_TOKEN"] = JobTokens.Issue(attempt.JobId, _options.JobTokenKey);
+            environment["DROVER_TOKEN"] = JobTokens.Issue(attempt.JobId, (int)attempt.Number, attempt.Root, _options.JobTokenKey);
         var request = new NodeJobRequest
         {
             Commands = spec.Commands,

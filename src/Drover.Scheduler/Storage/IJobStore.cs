@@ -17,10 +17,17 @@ internal interface IJobStore
 
     Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken);
     Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken);
+
+    /// <summary>One attempt's state and times (no spec), or null.</summary>
+    Task<AttemptRow?> GetAttemptAsync(long jobId, int number, CancellationToken cancellationToken);
     Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken);
+    /// <summary>Jobs without their specs (<see cref="JobRow.Spec"/> is empty): a list never reads what it does not show.</summary>
     Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken);
 
-    /// <summary>Queued jobs whose backoff is over, by priority then age: what the placement loop may claim.</summary>
+    /// <summary>The specs (JSON) of these jobs, by id; unknown ids are left out.</summary>
+    Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken);
+
+    /// <summary>Queued jobs whose backoff is over, by priority then age, without their specs: what the placement loop may claim.</summary>
     Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken);
 
     /// <summary>Moves each job queued → placed and records its new attempt; returns the claims that won.</summary>
@@ -80,6 +87,7 @@ internal interface IJobStore
 
     Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken);
     Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken);
+    Task DeleteNodeAsync(string name, CancellationToken cancellationToken);
     Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
 
     /// <summary>Records the node's own reference of an attempt (an ECS task ARN), learnt when its start was answered.</summary>
@@ -113,10 +121,12 @@ internal sealed record JobFilter(string? State, string? Status, string? Node, lo
 /// <summary>A job to place on a node as attempt <see cref="Number"/> (the job's attempts so far plus one).</summary>
 internal sealed record Claim(long JobId, int Number, string Node)
 {
-    public string BackendRef => BackendRefOf(JobId, Number);
-
-    public static string BackendRefOf(long jobId, int number) =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{jobId}-{number}");
+    /// <summary>
+    /// The attempt's request id on the node, <c>&lt;job&gt;-&lt;number&gt;-&lt;store incarnation&gt;</c>, set by the claim
+    /// that won: the incarnation is drawn at random each time a store is opened, so no wiped or restored database
+    /// can hand a node a request id it has seen before (the node would answer with that old job).
+    /// </summary>
+    public string BackendRef { get; init; } = "";
 }
 
 /// <summary>
@@ -223,12 +233,14 @@ internal sealed class ActiveAttempt
     public long Failures { get; set; }
     public string? JobStopRequest { get; set; }
     public long? TimeoutMs { get; set; }
-    public string Spec { get; set; } = "";
     public string? FilesDir { get; set; }
     public long JobCreatedAt { get; set; }
     public string? TraceParent { get; set; }
 
-    /// <summary><see cref="Spec"/> already read by the placement pass, so that sending the start does not parse it again (not a column).</summary>
+    /// <summary>The root of the job's DAG (the job itself when it is alone).</summary>
+    public long Root { get; set; }
+
+    /// <summary>The spec, read and parsed by the placement pass for the start it sends (not a column: the follower's scans read no specs).</summary>
     public JobSpec? ParsedSpec { get; set; }
 }
 

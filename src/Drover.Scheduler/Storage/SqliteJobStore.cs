@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using Dapper;
 using Drover.Scheduler.Events;
 using Drover.Scheduler.Placement;
@@ -19,6 +20,9 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private readonly PlacementSignal _placement;
     private readonly ILogger<SqliteJobStore> _logger;
     private readonly TimeProvider _time;
+
+    // Drawn anew each time the store is opened and part of every attempt's request id on its node (see Claim.BackendRef).
+    private readonly string _incarnation = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
 
     // SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy handler, which sleeps
     // in steps of up to 100 ms) keeps the hot path's latency to the time the writes take.
@@ -176,18 +180,42 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             "SELECT * FROM attempts WHERE job_id = @jobId ORDER BY number", new { jobId })).AsList();
     }
 
+    public async Task<AttemptRow?> GetAttemptAsync(long jobId, int number, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<AttemptRow>(
+            "SELECT job_id, number, node, backend_ref, state, status, placed_at, started_at, finished_at FROM attempts WHERE job_id = @jobId AND number = @number",
+            new { jobId, number });
+    }
+
     public async Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<long>("SELECT id FROM jobs WHERE parent = @jobId ORDER BY id", new { jobId })).AsList();
     }
 
+    // Every column of jobs but the spec, which may be 64 MB: lists and scans read it only where they use it.
+    private const string JobColumnsWithoutSpec = """
+        id, request_id, state, status, reason, priority, max_attempts, attempts, failures, parent, node, exit_code, message,
+        timeout_ms, files_dir, created_at, updated_at, started_at, finished_at, not_before, queue_reason, stop_request,
+        root, waiting_on, wait_for_children, awaiting_children
+        """;
+
+    public async Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+            return new Dictionary<long, string>();
+        await using var connection = await OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(long Id, string Spec)>("SELECT id, spec FROM jobs WHERE id IN @ids", new { ids });
+        return rows.ToDictionary(r => r.Id, r => r.Spec);
+    }
+
     public async Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<JobRow>(
-            """
-            SELECT * FROM jobs
+            $"""
+            SELECT {JobColumnsWithoutSpec} FROM jobs
             WHERE id > @After
               AND (@State IS NULL OR state = @State)
               AND (@Status IS NULL OR status = @Status)
@@ -203,8 +231,8 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         await using var connection = await OpenAsync(cancellationToken);
         // A PostgreSQL engine adds FOR UPDATE SKIP LOCKED here, inside the claim's transaction.
         return (await connection.QueryAsync<JobRow>(
-            """
-            SELECT * FROM jobs
+            $"""
+            SELECT {JobColumnsWithoutSpec} FROM jobs
             WHERE state = 'queued' AND waiting_on = 0 AND (not_before IS NULL OR not_before <= @now)
             ORDER BY priority DESC, id
             LIMIT @limit OFFSET @offset
@@ -232,9 +260,10 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         {
             if (await claimJob.RunAsync(claim.JobId, claim.Number, claim.Node, now) != 1)
                 continue;
-            await insertAttempt.RunAsync(claim.JobId, claim.Number, claim.Node, claim.BackendRef, now);
-            await appendEvent.RunAsync(claim.JobId, now);
-            won.Add(claim);
+            var placed = claim with { BackendRef = string.Create(CultureInfo.InvariantCulture, $"{claim.JobId}-{claim.Number}-{_incarnation}") };
+            await insertAttempt.RunAsync(placed.JobId, placed.Number, placed.Node, placed.BackendRef, now);
+            await appendEvent.RunAsync(placed.JobId, now);
+            won.Add(placed);
         }
         await transaction.CommitAsync(cancellationToken);
         if (won.Count > 0)
@@ -282,7 +311,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private const string ActiveAttemptColumns = """
         SELECT a.job_id, a.number, a.node, a.backend_ref, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
                j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
-               j.timeout_ms, j.spec, j.files_dir, j.created_at AS job_created_at, j.trace_parent
+               j.timeout_ms, j.files_dir, j.created_at AS job_created_at, j.trace_parent, COALESCE(j.root, j.id) AS root
         FROM attempts a JOIN jobs j ON j.id = a.job_id
         """;
 
@@ -433,6 +462,17 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<NodeRow>("SELECT * FROM nodes ORDER BY name")).AsList();
+    }
+
+    public async Task DeleteNodeAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var lease = await WriteAsync(cancellationToken);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (await connection.ExecuteAsync("DELETE FROM nodes WHERE name = @name AND source = 'registered'", new { name }, transaction) == 1)
+            await AppendNodeEventAsync(connection, transaction, name, "removed", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        await transaction.CommitAsync(cancellationToken);
+        _feed.Published();
     }
 
     public async Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken)
