@@ -23,6 +23,7 @@ var root = new RootCommand("drover: submit, follow and manage the jobs of a Drov
     // DAGs, the queue, nodes, events
     DagCommand.Create(),
     QueueCommand.Create(),
+    QueueCommand.Cancel(),
     NodeCommands.Nodes(),
     NodeCommands.Drain(drain: true),
     NodeCommands.Drain(drain: false),

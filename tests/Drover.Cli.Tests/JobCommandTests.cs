@@ -32,6 +32,9 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
 
         var json = await drover.RunAsync("submit", "--json", "--wait", "--", "true");
         Assert.Equal(JobStatus.Good, Json<JobStatusView>(json).Status);
+
+        var refreshed = Assert.Single(Json<List<JobStatusView>>(await drover.RunAsync("status", "--refresh", "--json", id.ToString())));
+        Assert.Equal((id, JobState.Stopped, JobStatus.Good), (refreshed.JobId, refreshed.State, refreshed.Status));
     }
 
     [Fact]

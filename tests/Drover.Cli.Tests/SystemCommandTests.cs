@@ -82,6 +82,17 @@ public sealed class SystemCommandTests(Drover drover) : IClassFixture<Drover>
         queueTable.AssertExit(0);
         Assert.Matches($@"(?m)^{after}\s+0\s+0\s+.*depends_on", queueTable.Stdout);
 
+        var one = Json<QueueEntry>(await drover.RunAsync("queue", "--json", held.ToString()));
+        Assert.True(one.Queued);
+        var doomed = await drover.SubmitAsync("--", "true");
+        var cancelled = Json<QueueEntry>(await drover.RunAsync("cancel", "--json", doomed.ToString()));
+        Assert.False(cancelled.Queued);
+        Assert.Equal(StopReason.Cancelled, Json<JobRecord>(await drover.RunAsync("show", "--json", doomed.ToString())).Reason);
+        var again = await drover.RunAsync("cancel", doomed.ToString());
+        again.AssertExit(3);
+        Assert.Contains("The job is not in the queue", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains("id: job is stopped", again.Stderr, StringComparison.Ordinal);
+
         var undrained = await drover.RunAsync("undrain", Drover.NodeName);
         undrained.AssertExit(0);
         Assert.StartsWith($"{Drover.NodeName}: takes jobs", undrained.Stdout, StringComparison.Ordinal);

@@ -64,6 +64,17 @@ internal sealed class DroverApi(HttpClient http) : IDisposable
     public Task<JobStatusView> GetStatusAsync(long id, CancellationToken cancellationToken) =>
         SendAsync<JobStatusView>(HttpMethod.Get, Job(id) + "/status", null, cancellationToken);
 
+    /// <summary>Asks the job's node now rather than at the next poll.</summary>
+    public Task<JobStatusView> RefreshAsync(long id, CancellationToken cancellationToken) =>
+        SendAsync<JobStatusView>(HttpMethod.Post, Job(id) + "/update", null, cancellationToken);
+
+    public Task<QueueEntry> GetQueueEntryAsync(long id, CancellationToken cancellationToken) =>
+        SendAsync<QueueEntry>(HttpMethod.Get, string.Create(CultureInfo.InvariantCulture, $"scheduler/queue/{id}"), null, cancellationToken);
+
+    /// <summary>Removes a job that is still queued (it stops as <c>cancelled</c>).</summary>
+    public Task<QueueEntry> CancelAsync(long id, CancellationToken cancellationToken) =>
+        SendAsync<QueueEntry>(HttpMethod.Delete, string.Create(CultureInfo.InvariantCulture, $"scheduler/queue/{id}"), null, cancellationToken);
+
     public Task<JobStatusView> KillAsync(long id, bool descendants, CancellationToken cancellationToken) =>
         SendAsync<JobStatusView>(HttpMethod.Post, Job(id) + "/kill" + (descendants ? "?descendants=true" : ""), null, cancellationToken);
 

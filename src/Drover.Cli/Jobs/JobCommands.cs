@@ -72,7 +72,8 @@ internal static class JobCommands
     public static Command Status()
     {
         var ids = new Argument<long[]>("id") { Description = "Job ids.", Arity = ArgumentArity.OneOrMore };
-        var command = new Command("status", "The status of jobs: state, status, reason, node, times.") { ids };
+        var refresh = new Option<bool>("--refresh") { Description = "Ask each job's node now instead of reading what the scheduler last heard." };
+        var command = new Command("status", "The status of jobs: state, status, reason, node, times.") { ids, refresh };
         command.SetApiAction(async (context, cancellationToken) =>
         {
             var views = new List<JobStatusView>();
@@ -81,7 +82,9 @@ internal static class JobCommands
             {
                 try
                 {
-                    views.Add(await context.Api.GetStatusAsync(id, cancellationToken));
+                    views.Add(context.Get(refresh)
+                        ? await context.Api.RefreshAsync(id, cancellationToken)
+                        : await context.Api.GetStatusAsync(id, cancellationToken));
                 }
                 catch (ApiProblem problem) when (problem.Status == System.Net.HttpStatusCode.NotFound)
                 {

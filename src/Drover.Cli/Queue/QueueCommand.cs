@@ -5,14 +5,27 @@ using Spectre.Console;
 
 namespace Drover.Cli.Queue;
 
-/// <summary><c>drover queue</c>: the jobs not placed yet, highest priority first, each with why it waits.</summary>
+/// <summary>
+/// <c>drover queue [ID]</c>: the jobs not placed yet, highest priority first, each with why it waits (or one job);
+/// <c>drover cancel ID</c>: take a job out of the queue.
+/// </summary>
 internal static class QueueCommand
 {
     public static Command Create()
     {
-        var command = new Command("queue", "Jobs not placed yet, highest priority first, and why each waits.");
+        var id = new Argument<long?>("id") { Description = "One job: is it still queued, and why.", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("queue", "Jobs not placed yet, highest priority first, and why each waits.") { id };
         command.SetApiAction(async (context, cancellationToken) =>
         {
+            if (context.Get(id) is { } one)
+            {
+                var entry = await context.Api.GetQueueEntryAsync(one, cancellationToken);
+                if (context.Output.Json)
+                    Output.WriteJson(entry);
+                else
+                    Output.Line($"job {entry.JobId}: {(entry.Queued ? "queued, " : "")}{entry.Reason}");
+                return ExitCodes.Ok;
+            }
             var queue = await context.Api.GetQueueAsync(cancellationToken);
             if (context.Output.Json)
             {
@@ -28,6 +41,22 @@ internal static class QueueCommand
             context.Output.Write(table);
             if (queue.Jobs.Count == 0)
                 Output.Note("drover: the queue is empty");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static Command Cancel()
+    {
+        var id = new Argument<long>("id") { Description = "A job still in the queue." };
+        var command = new Command("cancel", "Take a job out of the queue before it is placed (it stops as cancelled); kill stops one already placed.") { id };
+        command.SetApiAction(async (context, cancellationToken) =>
+        {
+            var entry = await context.Api.CancelAsync(context.Get(id), cancellationToken);
+            if (context.Output.Json)
+                Output.WriteJson(entry);
+            else
+                Output.Line($"job {entry.JobId}: {entry.Reason}");
             return ExitCodes.Ok;
         });
         return command;
