@@ -93,13 +93,12 @@ internal sealed class DroverApi(HttpClient http) : IDisposable
     public Task<NodeView> SetDrainedAsync(string node, bool drained, CancellationToken cancellationToken) =>
         SendAsync<NodeView>(HttpMethod.Post, $"scheduler/nodes/{Uri.EscapeDataString(node)}/{(drained ? "drain" : "undrain")}", null, cancellationToken);
 
-    /// <summary>The job's log from byte <paramref name="offset"/>; with <paramref name="follow"/> it runs until the attempt stops.</summary>
-    public async Task<Stream> OpenLogAsync(long id, long offset, bool follow, CancellationToken cancellationToken)
-    {
-        var path = Job(id) + string.Create(CultureInfo.InvariantCulture, $"/log?offset={offset}") + (follow ? "&follow=true" : "");
-        var response = await OpenAsync(path, "text/plain", cancellationToken);
-        return new ResponseStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
-    }
+    /// <summary>
+    /// The job's log from byte <paramref name="offset"/>, its body still to be read; with <paramref name="follow"/>
+    /// the body runs until the attempt stops.
+    /// </summary>
+    public Task<HttpResponseMessage> OpenLogAsync(long id, long offset, bool follow, CancellationToken cancellationToken) =>
+        OpenAsync(Job(id) + string.Create(CultureInfo.InvariantCulture, $"/log?offset={offset}") + (follow ? "&follow=true" : ""), "text/plain", cancellationToken);
 
     /// <summary>
     /// The scheduler's events after <paramref name="after"/> (or, unfiltered, from now on) for as long as the stream
@@ -162,33 +161,6 @@ internal sealed class DroverApi(HttpClient http) : IDisposable
     private static string Job(long id) => string.Create(CultureInfo.InvariantCulture, $"scheduler/jobs/{id}");
 
     public void Dispose() => http.Dispose();
-
-    /// <summary>A response body that disposes its response with it.</summary>
-    private sealed class ResponseStream(HttpResponseMessage response, Stream inner) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-                response.Dispose();
-            }
-            base.Dispose(disposing);
-        }
-    }
 }
 
 /// <summary>The filters of <c>GET /scheduler/jobs</c>.</summary>

@@ -17,7 +17,8 @@ internal static class LogCopy
     /// <summary>Copies from <paramref name="offset"/> and returns the offset after the last byte copied.</summary>
     public static async Task<long> CopyAsync(DroverApi api, long id, long offset, bool follow, bool json, CancellationToken cancellationToken)
     {
-        await using var log = await api.OpenLogAsync(id, offset, follow, cancellationToken);
+        using var response = await api.OpenLogAsync(id, offset, follow, cancellationToken);
+        await using var log = await response.Content.ReadAsStreamAsync(cancellationToken);
         var buffer = new byte[16 * 1024];
         var decoder = Encoding.UTF8.GetDecoder();
         var chars = new char[Encoding.UTF8.GetMaxCharCount(buffer.Length)];
