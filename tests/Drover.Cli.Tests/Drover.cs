@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
+using Drover.Contracts;
 using Drover.Gateway;
 using Drover.Processor;
 using Drover.Scheduler;
@@ -70,6 +73,38 @@ public sealed class Drover : IAsyncLifetime
             "--Gateway:JobTokenKey", JobTokenKey,
             "--Gateway:Keys:0:Name", "operator", "--Gateway:Keys:0:Key", AdminKey, "--Gateway:Keys:0:Role", "admin",
             "--Gateway:Keys:1:Name", "reader", "--Gateway:Keys:1:Key", ReadKey, "--Gateway:Keys:1:Role", "read"]));
+        Http = new HttpClient { BaseAddress = GatewayUrl, Timeout = TimeSpan.FromSeconds(60) };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+    }
+
+    /// <summary>
+    /// The API straight, with the admin key: for setting up and checking what a test is not about, so that each test
+    /// runs the CLI only for what it checks (every run of it costs a process start).
+    /// </summary>
+    public HttpClient Http { get; private set; } = null!;
+
+    public async Task<long> SubmitOverHttpAsync(params string[] argv)
+    {
+        using var response = await Http.PostAsJsonAsync("/scheduler/jobs/new", new JobSpec { Commands = [CommandSpec.FromArgv(argv)], MaxAttempts = 1 }, DroverJson.Options);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId;
+    }
+
+    public async Task<JobRecord> RecordAsync(long id) =>
+        (await Http.GetFromJsonAsync<JobRecord>($"/scheduler/jobs/{id}", DroverJson.Options))!;
+
+    public async Task<JobStatusView> StoppedAsync(long id)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var status = (await Http.GetFromJsonAsync<JobStatusView>($"/scheduler/jobs/{id}/status", DroverJson.Options))!;
+            if (status.State == JobState.Stopped)
+                return status;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"job {id} has not stopped after 60 s: {status}");
+            await Task.Delay(100);
+        }
     }
 
     private async Task<Uri> StartAsync(WebApplication app)
@@ -150,6 +185,7 @@ public sealed class Drover : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        Http?.Dispose();
         for (var i = _apps.Count - 1; i >= 0; i--)
         {
             await _apps[i].StopAsync();

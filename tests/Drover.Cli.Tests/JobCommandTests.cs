@@ -12,7 +12,7 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
         return JsonSerializer.Deserialize<T>(run.Stdout, DroverJson.Options)!;
     }
 
-    private async Task<JobStatusView> StatusAsync(long id) => Assert.Single(Json<List<JobStatusView>>(await drover.RunAsync("status", "--json", id.ToString())));
+    private Task<JobStatusView> StatusAsync(long id) => drover.StoppedAsync(id);
 
     [Fact]
     public async Task Submit_prints_the_id_alone_and_wait_exits_0_only_when_the_job_ended_good()
@@ -42,7 +42,7 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
     {
         var file = Path.Combine(drover.Root, "data.txt");
         await File.WriteAllTextAsync(file, "from the file\n");
-        var upstream = await drover.SubmitAsync("--", "true");
+        var upstream = await drover.SubmitOverHttpAsync("true");
         var id = await drover.SubmitAsync(
             "--env", "GREETING=hello there", "-e", "OTHER=2", "--file", file, "--after", $"{upstream}:afterany",
             "--timeout", "90", "--attempts", "2", "--label", "zone=a", "--node", Drover.NodeName, "--priority", "5",
@@ -63,7 +63,7 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
 
         // The same request id again is the same job, and the job ran with its environment and its file.
         Assert.Equal(id, await drover.SubmitAsync("--request-id", "cli-every-flag", "--", "true"));
-        (await drover.RunAsync("wait", id.ToString())).AssertExit(0);
+        Assert.Equal(JobStatus.Good, (await drover.StoppedAsync(id)).Status);
         var log = await drover.RunAsync("logs", id.ToString());
         log.AssertExit(0);
         Assert.Equal("hello there\nfrom the file\n", log.Stdout);
@@ -106,11 +106,10 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
     [Fact]
     public async Task Jobs_lists_newest_first_with_the_APIs_filters()
     {
-        var first = await drover.SubmitAsync("--", "true");
-        var failed = await drover.RunAsync("submit", "--wait", "--attempts", "1", "--", "false");
-        failed.AssertExit(1);
-        var failedId = long.Parse(failed.Stdout, System.Globalization.CultureInfo.InvariantCulture);
-        var last = await drover.SubmitAsync("--", "true");
+        var first = await drover.SubmitOverHttpAsync("true");
+        var failedId = await drover.SubmitOverHttpAsync("false");
+        await drover.StoppedAsync(failedId);
+        var last = await drover.SubmitOverHttpAsync("true");
 
         var all = Json<JobPage>(await drover.RunAsync("jobs", "--json"));
         Assert.Equal(last, all.Jobs[0].JobId);
@@ -136,7 +135,7 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
     [Fact]
     public async Task Kill_stops_a_job_with_its_descendants_and_retry_queues_a_failed_one_again()
     {
-        var sleeper = await drover.SubmitAsync("--", "sleep", "60");
+        var sleeper = await drover.SubmitOverHttpAsync("sleep", "60");
         var after = await drover.SubmitAsync("--after", sleeper.ToString(), "--", "true");
         var killed = await drover.RunAsync("kill", "--json", "--descendants", sleeper.ToString());
         var view = Json<JobStatusView>(killed);
@@ -145,13 +144,12 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
 
         var marker = Path.Combine(drover.Root, "retry-marker");
         // Fails the first time, succeeds once the marker exists.
-        var flaky = await drover.RunAsync("submit", "--wait", "--attempts", "1", "--", "sh", "-c", $"test -e {marker}");
-        flaky.AssertExit(1);
-        var flakyId = long.Parse(flaky.Stdout, System.Globalization.CultureInfo.InvariantCulture);
+        var flakyId = await drover.SubmitOverHttpAsync("sh", "-c", $"test -e {marker}");
+        Assert.Equal(JobStatus.Error, (await drover.StoppedAsync(flakyId)).Status);
         await File.WriteAllTextAsync(marker, "");
         var retried = Json<RetryAnswer>(await drover.RunAsync("retry", "--json", flakyId.ToString()));
         Assert.Contains(flakyId, retried.Requeued);
-        (await drover.RunAsync("wait", flakyId.ToString())).AssertExit(0);
+        Assert.Equal(JobStatus.Good, (await drover.StoppedAsync(flakyId)).Status);
 
         var human = await drover.RunAsync("kill", flakyId.ToString());
         human.AssertExit(0);
@@ -166,10 +164,10 @@ public sealed class JobCommandTests(Drover drover) : IClassFixture<Drover>
             Drover.DotNet, Drover.Cli, "submit", "--", "echo", "from the child");
         run.AssertExit(0);
         var parent = long.Parse(run.Stdout, System.Globalization.CultureInfo.InvariantCulture);
-        var record = Json<JobRecord>(await drover.RunAsync("show", "--json", parent.ToString()));
+        var record = await drover.RecordAsync(parent);
         var child = Assert.Single(record.Children);
         Assert.Equal($"{child}\n", (await drover.RunAsync("logs", parent.ToString())).Stdout);
-        var childRecord = Json<JobRecord>(await drover.RunAsync("show", "--json", child.ToString()));
+        var childRecord = await drover.RecordAsync(child);
         Assert.Equal(parent, childRecord.Parent);
         Assert.Equal(JobStatus.Good, childRecord.Status);
         Assert.Equal("from the child\n", (await drover.RunAsync("logs", child.ToString())).Stdout);

@@ -71,7 +71,7 @@ public sealed class SystemCommandTests(Drover drover) : IClassFixture<Drover>
         var drained = Json<NodeView>(await drover.RunAsync("drain", "--json", Drover.NodeName));
         Assert.True(drained.Drained);
         Assert.Empty(Json<NodeViewList>(await drover.RunAsync("nodes", "--available", "--json")).Nodes);
-        var held = await drover.SubmitAsync("--", "true");
+        var held = await drover.SubmitOverHttpAsync("true");
         var after = await drover.SubmitAsync("--after", held.ToString(), "--", "true");
 
         var queue = Json<QueueList>(await drover.RunAsync("queue", "--json"));
@@ -84,10 +84,10 @@ public sealed class SystemCommandTests(Drover drover) : IClassFixture<Drover>
 
         var one = Json<QueueEntry>(await drover.RunAsync("queue", "--json", held.ToString()));
         Assert.True(one.Queued);
-        var doomed = await drover.SubmitAsync("--", "true");
+        var doomed = await drover.SubmitOverHttpAsync("true");
         var cancelled = Json<QueueEntry>(await drover.RunAsync("cancel", "--json", doomed.ToString()));
         Assert.False(cancelled.Queued);
-        Assert.Equal(StopReason.Cancelled, Json<JobRecord>(await drover.RunAsync("show", "--json", doomed.ToString())).Reason);
+        Assert.Equal(StopReason.Cancelled, (await drover.RecordAsync(doomed)).Reason);
         var again = await drover.RunAsync("cancel", doomed.ToString());
         again.AssertExit(3);
         Assert.Contains("The job is not in the queue", again.Stderr, StringComparison.Ordinal);
@@ -96,7 +96,7 @@ public sealed class SystemCommandTests(Drover drover) : IClassFixture<Drover>
         var undrained = await drover.RunAsync("undrain", Drover.NodeName);
         undrained.AssertExit(0);
         Assert.StartsWith($"{Drover.NodeName}: takes jobs", undrained.Stdout, StringComparison.Ordinal);
-        (await drover.RunAsync("wait", held.ToString(), after.ToString())).AssertExit(0);
+        Assert.Equal(JobStatus.Good, (await drover.StoppedAsync(after)).Status);
 
         var unknown = await drover.RunAsync("drain", "nowhere");
         unknown.AssertExit(3);
@@ -106,8 +106,8 @@ public sealed class SystemCommandTests(Drover drover) : IClassFixture<Drover>
     [Fact]
     public async Task Events_streams_a_jobs_changes_one_line_each()
     {
-        var id = await drover.SubmitAsync("--", "true");
-        (await drover.RunAsync("wait", id.ToString())).AssertExit(0);
+        var id = await drover.SubmitOverHttpAsync("true");
+        await drover.StoppedAsync(id);
         using var events = drover.Start(drover.Environment(), "events", "--json", "--job", id.ToString());
         try
         {
