@@ -25,10 +25,10 @@ internal static class CompletionCommand
         """;
 
     private const string Zsh = """
-        # drover completion for zsh: source <(drover completion zsh)
+        # drover completion for zsh (after compinit): source <(drover completion zsh)
         _drover_complete() {
             local -a candidates
-            candidates=("${(@f)$(drover "[suggest:${#BUFFER[1,CURSOR]}]" "$BUFFER" 2>/dev/null)}")
+            candidates=("${(@f)$(drover "[suggest:$CURSOR]" "$BUFFER" 2>/dev/null)}")
             compadd -a candidates
         }
         compdef _drover_complete drover
