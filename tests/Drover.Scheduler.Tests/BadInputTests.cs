@@ -153,6 +153,30 @@ public sealed class BadInputTests(BadInputTests.Fixture fixture) : IClassFixture
     private async Task<int> CountJobsAsync() =>
         (await _cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs", DroverJson.Options))!.Jobs.Count;
 
+    [Theory]
+    [InlineData("/scheduler/jobs/new", """{"commands": [{"command": ["echo", "a=b"]}], "environment": {}}""")]
+    [InlineData("/scheduler/dags/new", """{"jobs": {"a": {"commands": [["true"]]}}}""")]
+    [InlineData("/scheduler/jobs/new", """[{"exec": ["true"]}]""")]
+    public async Task JSON_sent_with_curls_default_form_content_type_is_a_400_that_says_to_add_the_header(string path, string json)
+    {
+        var before = await CountJobsAsync();
+        // What curl -d '{...}' sends when no -H 'Content-Type: application/json' is given.
+        using var content = new StringContent(json, Encoding.UTF8, "application/x-www-form-urlencoded");
+        using var response = await _cluster.Client.PostAsync(path, content);
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, "Content-Type");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Contains("-H 'Content-Type: application/json'", body, StringComparison.Ordinal);
+        Assert.Equal(before, await CountJobsAsync());
+    }
+
+    [Fact]
+    public async Task A_form_whose_value_holds_braces_is_still_a_form()
+    {
+        using var response = await _cluster.PostFormAsync("/scheduler/jobs/new", [("command", "echo {\"a\": 1}")]);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode}: {body}");
+    }
+
     private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode expected, string field)
     {
         var body = await response.Content.ReadAsStringAsync();

@@ -113,6 +113,7 @@ internal static class DevCommand
               curl -d 'command=echo "hello from drover"' {gatewayUrl}/scheduler/jobs/new
               curl {gatewayUrl}/scheduler/jobs/1/status
               curl {gatewayUrl}/scheduler/jobs/1/log
+              drover submit --wait -- echo "hello from drover"    (drover --help lists every command)
 
             Ctrl-C stops everything.
             """);

@@ -41,6 +41,8 @@ internal static class DagsApi
             .WithDescription("Named jobs whose depends_on name each other or existing job ids (as afterok, afternotok or afterany), stored all or none: "
                 + "202 with each job's id and the DAG's href. 400 names the bad field (an unknown name, a cycle), 413 over the size or job and edge limits, 415 not JSON.")
             .WithRequestExample("application/json", DiamondExample);
+        // curl -d '{"jobs": ...}' without a content type sends the DAG as a form: this says which header is missing.
+        routes.MapPost("/scheduler/dags/new", FormAsync).Accepts<string>("application/x-www-form-urlencoded").DisableAntiforgery().ExcludeFromDescription();
         var jobs = routes.MapGroup("/scheduler/jobs").WithTags("DAGs");
         jobs.MapGet("/{id:long}/dag", GetAsync)
             .WithSummary("Walk a job's DAG")
@@ -80,6 +82,12 @@ internal static class DagsApi
                 extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [result.Detail ?? ""] } }),
         };
     }
+
+    private static async Task<IResult> FormAsync(HttpContext context, CancellationToken cancellationToken) =>
+        await SubmissionReader.JsonSentAsFormAsync(context.Request, cancellationToken)
+        ?? TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported content type",
+            detail: "Send the DAG as application/json: {\"jobs\": {\"name\": {<job>, \"depends_on\": [\"other-name\"]}}}.",
+            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["Content-Type"] = ["a DAG is sent as application/json"] } });
 
     private static async Task<IResult> SubmitAsync(
         HttpContext context, IJobStore store, PlacementSignal placement, IOptions<SchedulerOptions> options, TimeProvider time,

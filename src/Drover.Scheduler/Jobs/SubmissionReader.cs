@@ -35,6 +35,8 @@ internal static class SubmissionReader
                     title: "Unsupported content type",
                     detail: "Send the job as application/json, application/x-www-form-urlencoded or multipart/form-data."));
             var form = await request.ReadFormAsync(cancellationToken);
+            if (LooksLikeJson(request, form))
+                return (null, JsonSentAsForm());
             return await FromFormAsync(form, options, cancellationToken);
         }
         catch (JsonException e)
@@ -50,6 +52,31 @@ internal static class SubmissionReader
             return (null, TooLarge(options));
         }
     }
+
+    /// <summary>
+    /// <c>curl -d '{"commands": ...}'</c> without a content type sends JSON as a form: it reads as one field named
+    /// like the JSON text. The DAG route asks this too, before it refuses a body that is not JSON.
+    /// </summary>
+    public static async Task<IResult?> JsonSentAsFormAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (!request.HasFormContentType)
+            return null;
+        return LooksLikeJson(request, await request.ReadFormAsync(cancellationToken)) ? JsonSentAsForm() : null;
+    }
+
+    private static bool LooksLikeJson(HttpRequest request, IFormCollection form) =>
+        request.ContentType?.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) != true
+        && form.Files.Count == 0
+        && form.Keys.Any(key => key.TrimStart() is ['{' or '[', ..]);
+
+    private static ValidationProblem JsonSentAsForm() => TypedResults.ValidationProblem(
+        new Dictionary<string, string[]>
+        {
+            ["Content-Type"] = ["the body is JSON but its Content-Type is application/x-www-form-urlencoded (curl -d's default); "
+                + "send it with -H 'Content-Type: application/json'"],
+        },
+        title: "The body looks like JSON but was sent as a form",
+        detail: "Add -H 'Content-Type: application/json' to the request (curl -d sends application/x-www-form-urlencoded), or send form fields such as command=...");
 
     private static ProblemHttpResult TooLarge(SchedulerOptions options) => TypedResults.Problem(
         statusCode: StatusCodes.Status413PayloadTooLarge,
