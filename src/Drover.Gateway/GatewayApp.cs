@@ -1,4 +1,5 @@
 using Drover.Gateway.Auth;
+using Drover.Gateway.Dashboard;
 using Drover.Gateway.Health;
 using Drover.Gateway.Limits;
 using Drover.Gateway.Proxy;
@@ -53,6 +54,7 @@ public static class GatewayApp
         }));
         app.MapNodesApi();
         app.MapReadinessApi();
+        app.MapDashboard();
         app.AnnounceWhenOpen(options);
         return app;
     }
