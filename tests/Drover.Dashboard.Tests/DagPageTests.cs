@@ -54,7 +54,9 @@ public sealed class DagPageTests(DashboardSystem system, ITestOutputHelper outpu
         using var client = system.Client(Trio.SubmitKey);
         string Child(string word) =>
             $"curl -sf -o /dev/null -H \"Authorization: Bearer $DROVER_TOKEN\" --data-urlencode 'command=sleep 1' -d request_id=$DROVER_JOB_ID.{word} \"$DROVER_URL/scheduler/jobs/new\"";
-        var script = $"sleep 2 && {Child("first")} && {Child("second")} && sleep 1";
+        // The job submits its children once the page shows it alone, so they can only arrive through the event stream.
+        var go = Path.Combine(system.Trio.Root, "go-" + Guid.NewGuid().ToString("N"));
+        var script = $"while [ ! -e {go} ]; do sleep 0.1; done && {Child("first")} && {Child("second")} && sleep 1";
         var parent = await Trio.SubmitAsync(client, JsonSerializer.Serialize(new
         {
             commands = new[] { new { shell = script } },
@@ -65,8 +67,9 @@ public sealed class DagPageTests(DashboardSystem system, ITestOutputHelper outpu
         await page.WaitForSelectorAsync("canvas#dag[data-drawn='true']");
         await page.EvaluateAsync("window.__sameDocument = 'yes'");
         Assert.Single(await page.EvaluateAsync<long[]>("droverDag.ids()"));
+        await File.WriteAllTextAsync(go, "");
 
-        await page.WaitForFunctionAsync("droverDag.ids().length === 3", null, new() { Timeout = 60_000 });
+        await DashboardSystem.WaitForTrueAsync(page, "droverDag.ids().length === 3", 60);
         Assert.Equal("yes", await page.EvaluateAsync<string>("window.__sameDocument"));
         var record = await DashboardSystem.GetJsonAsync(client, $"/scheduler/jobs/{parent}");
         var children = record.GetProperty("children").EnumerateArray().Select(c => c.GetInt64()).ToArray();
@@ -77,10 +80,10 @@ public sealed class DagPageTests(DashboardSystem system, ITestOutputHelper outpu
         // The parent's toggle collapses its children and expands them again.
         var toggle = await page.EvaluateAsync<JsonElement>($"droverDag.togglePoint({parent})");
         await page.Mouse.ClickAsync(toggle.GetProperty("x").GetSingle(), toggle.GetProperty("y").GetSingle());
-        await page.WaitForFunctionAsync("droverDag.visible().length === 1");
+        await DashboardSystem.WaitForTrueAsync(page, "droverDag.visible().length === 1");
         toggle = await page.EvaluateAsync<JsonElement>($"droverDag.togglePoint({parent})");
         await page.Mouse.ClickAsync(toggle.GetProperty("x").GetSingle(), toggle.GetProperty("y").GetSingle());
-        await page.WaitForFunctionAsync("droverDag.visible().length === 3");
+        await DashboardSystem.WaitForTrueAsync(page, "droverDag.visible().length === 3");
 
         await Assertions.Expect(page.Locator("#dag-state")).ToHaveAttributeAsync("data-state", "stopped", new() { Timeout = 60_000 });
         await Assertions.Expect(page.Locator("#dag-counts [data-look='good']")).ToHaveTextAsync("3 stopped good");

@@ -79,6 +79,18 @@ public sealed class DashboardSystem : IAsyncLifetime
         }
     }
 
+    /// <summary>Polls a script expression until it is true (the page's policy forbids the eval that Playwright's own wait uses).</summary>
+    public static async Task WaitForTrueAsync(IPage page, string expression, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await page.EvaluateAsync<bool>(expression))
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"'{expression}' is still false after {seconds} s");
+            await Task.Delay(100);
+        }
+    }
+
     public static async Task ScreenshotAsync(IPage page, string name, ITestOutputHelper output)
     {
         var path = Path.Combine(Screenshots, name + ".png");

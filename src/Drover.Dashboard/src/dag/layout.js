@@ -56,10 +56,11 @@ export function layeredLayout(ids, edges) {
   }
   const layers = [];
   for (let i = 0; i < n; i++) (layers[rank[i]] ||= []).push(i);
-  const perRow = Math.max(40, Math.ceil(Math.sqrt(n) * 1.5));
+  const rowGap = 12;
+  // Rows about as wide as the whole is tall, a little wider for a screen: the picture fits a window when zoomed out.
+  const perRow = Math.max(40, Math.ceil(Math.sqrt((n * (BOX.h + rowGap)) / (BOX.w + BOX.gapX)) * 1.6));
   const position = new Float64Array(n);
   const at = new Map();
-  const rowGap = 12;
   let y = 0;
   for (const layer of layers) {
     if (!layer) continue;

@@ -29,13 +29,17 @@ export class DagView {
   set({ at, ids, edges, jobs, children, collapsed, hidden }) {
     Object.assign(this, { at, ids, edges, jobs, children, collapsed, hidden });
     this.bounds = null;
+    this.cache = null;
     this.request();
   }
 
   resize() {
     const dpr = window.devicePixelRatio || 1;
     const { width, height } = this.canvas.getBoundingClientRect();
+    // The observer's first call repeats the constructor's; setting the size again would clear and reallocate the canvas.
+    if (width === this.width && height === this.height && dpr === this.dpr) return;
     this.width = width; this.height = height;
+    this.cache = null;
     this.canvas.width = Math.max(1, Math.round(width * dpr));
     this.canvas.height = Math.max(1, Math.round(height * dpr));
     this.dpr = dpr;
@@ -81,31 +85,81 @@ export class DagView {
     return p && { x: p.x + (BOX.w / 2 - TOGGLE / 2 - 2) * this.s, y: p.y };
   }
 
+  /** Something drawn changed (a job's state): the cached picture is stale. */
+  changed() {
+    this.cache = null;
+    this.request();
+  }
+
+  /**
+   * Zoomed out, where every job is in view and drawing them all costs most, the whole graph is drawn once into an
+   * offscreen picture at the current scale, and a pan only copies it; a zoom shows the picture scaled at once and
+   * draws it anew when the wheel stops. Zoomed in, only what is in view is drawn, which is cheap.
+   */
   draw() {
     const t = performance.now();
     const { ctx, s, tx, ty, dpr } = this;
+    const b = this.extent();
+    const pw = (b.x1 - b.x0) * s * dpr, ph = (b.y1 - b.y0) * s * dpr;
+    const cacheable = pw * ph <= 16e6 && pw <= 8192 && ph <= 8192 && this.ids.length > 500;
+    if (!cacheable) {
+      this.cache = null;
+      this.scene(ctx, s, tx, ty, this.width, this.height, dpr);
+    } else {
+      if (!this.cache || (this.cache.s !== s && !this.zooming)) {
+        const canvas = this.cache?.canvas || document.createElement('canvas');
+        canvas.width = Math.ceil(pw); canvas.height = Math.ceil(ph);
+        this.scene(canvas.getContext('2d', { alpha: false }), s, -b.x0 * s, -b.y0 * s, pw / dpr, ph / dpr, dpr);
+        this.cache = { canvas, s, x0: b.x0, y0: b.y0 };
+      }
+      const c = this.cache, k = s / c.s;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = '#ffffff';
+      ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+      ctx.drawImage(c.canvas, (tx + c.x0 * s) * dpr, (ty + c.y0 * s) * dpr, c.canvas.width * k, c.canvas.height * k);
+      if (c.s !== s) {
+        clearTimeout(this.settle);
+        this.settle = setTimeout(() => { this.zooming = false; this.request(); }, 150);
+      }
+    }
+    this.lastDrawMs = performance.now() - t;
+  }
+
+  scene(ctx, s, tx, ty, width, height, dpr) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = '#ffffff';
-    ctx.fillRect(0, 0, this.width, this.height);
+    ctx.fillRect(0, 0, width, height);
     ctx.setTransform(dpr * s, 0, 0, dpr * s, dpr * tx, dpr * ty);
-    const vx0 = -tx / s, vy0 = -ty / s, vx1 = (this.width - tx) / s, vy1 = (this.height - ty) / s;
+    const vx0 = -tx / s, vy0 = -ty / s, vx1 = (width - tx) / s, vy1 = (height - ty) / s;
     const hw = BOX.w / 2, hh = BOX.h / 2;
     const inView = (p) => p.x + hw >= vx0 && p.x - hw <= vx1 && p.y + hh >= vy0 && p.y - hh <= vy1;
 
     // Edges, one path per kind.
-    ctx.lineWidth = Math.max(1, 1.5 / s) ;
+    // One device pixel wide (at most), a line takes the rasteriser's hairline path: thousands of wider ones cost seconds in software.
+    ctx.lineWidth = (s < 0.3 ? 0.9 : 1) / s;
+    const crossing = (a, b) => !(Math.max(a.x, b.x) < vx0 - hw || Math.min(a.x, b.x) > vx1 + hw || Math.max(a.y, b.y) < vy0 || Math.min(a.y, b.y) > vy1);
+    let inViewEdges = 0;
+    for (const e of this.edges) {
+      const a = this.at.get(e.from), b = this.at.get(e.to);
+      if (a && b && crossing(a, b)) inViewEdges++;
+    }
+    // The more edges cross the view, the fainter each: a dense fan-out reads as a shade, not a solid block.
+    ctx.globalAlpha = Math.max(0.1, Math.min(1, 600 / Math.max(1, inViewEdges)));
     const arrows = s > 0.35;
     for (const [kind, style] of Object.entries(EDGE)) {
       ctx.beginPath();
       ctx.strokeStyle = style.color;
       ctx.setLineDash(style.dash.map((d) => d / Math.min(1, s) * 0.6));
+      // Stroked a few dozen at a time: one path of thousands of crossing lines costs the rasteriser far more than its parts.
+      let inPath = 0;
       for (const e of this.edges) {
         if (e.kind !== kind) continue;
         const a = this.at.get(e.from), b = this.at.get(e.to);
         if (!a || !b) continue;
-        if (Math.max(a.x, b.x) < vx0 - hw || Math.min(a.x, b.x) > vx1 + hw || Math.max(a.y, b.y) < vy0 || Math.min(a.y, b.y) > vy1) continue;
+        if (!crossing(a, b)) continue;
         ctx.moveTo(a.x, a.y + hh);
         ctx.lineTo(b.x, b.y - hh);
+        if (++inPath === 64) { ctx.stroke(); ctx.beginPath(); inPath = 0; }
       }
       ctx.stroke();
       if (arrows) {
@@ -127,6 +181,7 @@ export class DagView {
       }
     }
     ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
 
     // Boxes, one fill per colour.
     const byLook = new Map();
@@ -139,11 +194,10 @@ export class DagView {
       (byLook.get(key) || byLook.set(key, []).get(key)).push(p);
       shown.push(id);
     }
+    // fillRect per box, not one path of rectangles: the rasteriser has a fast way for a plain rectangle and none for a path of thousands.
     for (const [key, points] of byLook) {
       ctx.fillStyle = FILL[key] || FILL.queued;
-      ctx.beginPath();
-      for (const p of points) ctx.rect(p.x - hw, p.y - hh, BOX.w, BOX.h);
-      ctx.fill();
+      for (const p of points) ctx.fillRect(p.x - hw, p.y - hh, BOX.w, BOX.h);
     }
     const detailed = s * BOX.h >= 14;
     if (s > 0.25) {
@@ -178,7 +232,6 @@ export class DagView {
         }
       }
     }
-    this.lastDrawMs = performance.now() - t;
   }
 
   hit(clientX, clientY) {
@@ -207,6 +260,7 @@ export class DagView {
       this.ty = my - ((my - this.ty) * s) / this.s;
       this.s = s;
       this.moved = true;
+      this.zooming = true;
       this.request();
     }, { passive: false });
     c.addEventListener('pointerdown', (e) => {

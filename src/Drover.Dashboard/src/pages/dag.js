@@ -65,7 +65,7 @@ export async function dag(view, [rootText], { signal, navigate }) {
   function showCounts() {
     const tally = new Map();
     for (const job of jobs.values()) tally.set(look(job), (tally.get(look(job)) || 0) + 1);
-    counts.replaceChildren(`${jobs.size.toLocaleString()} jobs`, LOOKS.filter(([k]) => tally.get(k)).map(([k, word]) =>
+    counts.replaceChildren(`${jobs.size.toLocaleString()} jobs`, ...LOOKS.filter(([k]) => tally.get(k)).flatMap(([k, word]) =>
       [' · ', h('span', { class: `badge s-${k}`, dataset: { look: k } }, `${tally.get(k).toLocaleString()} ${word}`)]));
     const all = [...jobs.values()];
     const stopped = all.every((j) => j.state === 'stopped');
@@ -122,7 +122,9 @@ export async function dag(view, [rootText], { signal, navigate }) {
   const td = performance.now();
   dagView.draw();
   stats.drawMs = performance.now() - td;
+  const tp = performance.now();
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  stats.paintMs = performance.now() - tp;
   stats.totalMs = performance.now() - t0;
   stats.sinceNavigationMs = performance.now();
   stats.drawn = true;
@@ -132,12 +134,17 @@ export async function dag(view, [rootText], { signal, navigate }) {
   // Live: a change of a job we know recolours it; a job we do not know yet (a child just submitted) reloads the walk.
   const reload = throttle(() => load().catch(() => {}), 500);
   const recount = throttle(showCounts, 250);
+  // A burst of changes (thousands at the start of a big DAG's stream) redraws a few times a second, not once per change.
+  const repaint = throttle(() => dagView.changed(), 250);
   followEvents(`root=${root}`, (kind, event) => {
     if (kind !== 'job') return;
     const job = jobs.get(event.job_id);
     if (!job) { reload(); return; }
+    const before = look(job);
     Object.assign(job, { state: event.state, status: event.status, reason: event.reason, node: event.node ?? job.node });
-    dagView.request();
+    // The stream starts with the DAG's history, mostly what the walk already showed: only a new colour costs a redraw.
+    if (look(job) === before) return;
+    repaint();
     recount();
   }, signal);
 }

@@ -77,6 +77,8 @@ export async function submit(view, _params, { navigate }) {
     try {
       let body;
       try { body = JSON.parse(dagText.value); } catch (err) { throw new Error(`The DAG is not JSON: ${err.message}`); }
+      // With a request id of its own the DAG's jobs are named <id>.<name>, which the graph shows on each box.
+      if (body && typeof body === 'object' && !body.request_id) body.request_id = `dag-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
       const answer = await api('/scheduler/dags/new', { method: 'POST', body });
       navigate(`/dags/${answer.root}`);
     } catch (err) {
