@@ -60,7 +60,8 @@ export async function job(view, [id], { signal }) {
       section('Commands', h('ol', { class: 'commands' }, spec.commands.map((c) => h('li', {}, h('code', {}, commandText(c)))))),
       section('Environment', env.length ? [envTable, reveal] : h('p', { class: 'muted' }, 'None.'),
         spec.files?.length ? [h('h3', {}, 'Files'), h('ul', {}, spec.files.map((f) => h('li', { class: 'mono' }, f)))] : null),
-      section('Relations', h('dl', { class: 'facts' },
+      section('Relations', !record.parent && !record.children.length && !record.depends_on.length && !record.dependents.length
+        ? h('p', { class: 'muted' }, 'No parent, children or dependencies.') : null, h('dl', { class: 'facts' },
         fact('parent', record.parent ? jobLink(record.parent) : null),
         fact('children', record.children.length ? h('span', { id: 'children' }, record.children.map((c) => [jobLink(c), ' '])) : null),
         fact('depends on', record.depends_on.length ? h('ul', {}, record.depends_on.map(dependency)) : null),
