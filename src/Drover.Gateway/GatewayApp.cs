@@ -1,4 +1,5 @@
 using Drover.Gateway.Auth;
+using Drover.Gateway.Dashboard;
 using Drover.Gateway.Health;
 using Drover.Gateway.Limits;
 using Drover.Gateway.Proxy;
@@ -57,6 +58,7 @@ public static class GatewayApp
         app.MapNodesApi();
         app.MapReadinessApi();
         app.MapMetrics().RequireAuthorization(GatewayRoles.AccessPolicy);
+        app.MapDashboard();
         app.AnnounceWhenOpen(options);
         return app;
     }

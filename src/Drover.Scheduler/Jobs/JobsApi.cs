@@ -38,8 +38,10 @@ internal static class JobsApi
             .WithRequestExample("application/x-www-form-urlencoded", """{"command": "curl \"https://www.google.com/\""}""");
         group.MapGet("/", ListAsync).Produces<JobPage>(contentType: "application/json").Produces<string>(contentType: "text/plain")
             .WithSummary("List jobs")
-            .WithDescription("Jobs by id, filtered by ?state=, ?status=, ?node= and ?parent=, paged by ?after= (a job id) and ?limit= (1-10000, default 1000) "
+            .WithDescription("Jobs by id, filtered by ?state=, ?status=, ?node=, ?parent=, ?reason=, ?label=key=value, ?submitted_after= and ?submitted_before= "
+                + "(ISO 8601 times), and ?q= (words that each appear in the job's commands or request id), paged by ?after= (a job id) and ?limit= (1-10000, default 1000) "
                 + "with the next page's link in next; with Accept: text/plain only the ids, one a line. 400 names a bad filter.");
+        group.MapJobSummary();
         group.MapGet("/{id:long}", GetAsync)
             .WithSummary("Get a job")
             .WithDescription("The job's whole record: its spec, state and status, attempts, children, dependencies and dependents; 404 when there is no such job.");
@@ -104,7 +106,7 @@ internal static class JobsApi
 
     private static async Task<IResult> ListAsync(
         HttpContext context, IJobStore store, string? state, string? status, string? node, long? parent, long? after, int? limit,
-        CancellationToken cancellationToken)
+        [AsParameters] MoreJobFilters more, CancellationToken cancellationToken)
     {
         var problems = new Dictionary<string, string[]>();
         if (state is not null && !Wire.TryParse<JobState>(state, out _))
@@ -113,10 +115,11 @@ internal static class JobsApi
             problems["status"] = ["status is one of unknown, good, error"];
         if (limit is < 1 or > 10_000)
             problems["limit"] = ["limit is between 1 and 10000"];
+        var take = limit ?? 1000;
+        var filter = more.Apply(new JobFilter(state, status, node, parent, after ?? 0, take), problems);
         if (problems.Count > 0)
             return TypedResults.ValidationProblem(problems);
-        var take = limit ?? 1000;
-        var jobs = await store.ListJobsAsync(new JobFilter(state, status, node, parent, after ?? 0, take), cancellationToken);
+        var jobs = await store.ListJobsAsync(filter, cancellationToken);
         if (WantsText(context.Request))
         {
             var text = new StringBuilder();

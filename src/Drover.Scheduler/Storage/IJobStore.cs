@@ -27,6 +27,9 @@ internal interface IJobStore
     /// <summary>The specs (JSON) of these jobs, by id; unknown ids are left out.</summary>
     Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken);
 
+    /// <summary>Counts by state and status, submissions and stops per minute since <paramref name="since"/>, the latest failures.</summary>
+    Task<JobSummaryRows> SummarizeAsync(long since, int failures, CancellationToken cancellationToken);
+
     /// <summary>Queued jobs whose backoff is over, by priority then age, without their specs: what the placement loop may claim.</summary>
     Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken);
 
@@ -116,7 +119,20 @@ internal sealed record JobCounts(IReadOnlyList<JobCount> ByState, long? OldestQu
 
 internal sealed record InsertResult(long JobId, string RequestId, bool Created);
 
-internal sealed record JobFilter(string? State, string? Status, string? Node, long? Parent, long After, int Limit);
+internal sealed record JobFilter(string? State, string? Status, string? Node, long? Parent, long After, int Limit)
+{
+    public string? Reason { get; init; }
+
+    /// <summary>A node label the job asks for (<c>constraints.labels</c>), as key and value.</summary>
+    public (string Key, string Value)? Label { get; init; }
+
+    /// <summary>Submitted at or after this time, and before <see cref="CreatedBefore"/> (Unix milliseconds).</summary>
+    public long? CreatedFrom { get; init; }
+    public long? CreatedBefore { get; init; }
+
+    /// <summary>Words that each appear in the job's commands or its request id.</summary>
+    public IReadOnlyList<string> Words { get; init; } = [];
+}
 
 /// <summary>A job to place on a node as attempt <see cref="Number"/> (the job's attempts so far plus one).</summary>
 internal sealed record Claim(long JobId, int Number, string Node)

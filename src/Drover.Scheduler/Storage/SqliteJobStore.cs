@@ -213,6 +213,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     public async Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
+        var (more, parameters) = MoreFilters(filter);
         return (await connection.QueryAsync<JobRow>(
             $"""
             SELECT {JobColumnsWithoutSpec} FROM jobs
@@ -221,9 +222,10 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
               AND (@Status IS NULL OR status = @Status)
               AND (@Node IS NULL OR node = @Node)
               AND (@Parent IS NULL OR parent = @Parent)
+              {more}
             ORDER BY id
             LIMIT @Limit
-            """, filter)).AsList();
+            """, parameters)).AsList();
     }
 
     public async Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken)
