@@ -302,16 +302,13 @@ internal sealed partial class EcsNodeBackend(
         }
     }
 
-    /// <summary><c>&lt;job&gt;-&lt;attempt&gt;</c>, as the scheduler names attempts; null for any other name.</summary>
-    private static (long JobId, int Number)? ParseRef(string attemptRef)
-    {
-        var dash = attemptRef.LastIndexOf('-');
-        return dash > 0
-            && long.TryParse(attemptRef.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
-            && int.TryParse(attemptRef.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-            ? (jobId, number)
+    /// <summary>The job and attempt of <c>&lt;job&gt;-&lt;attempt&gt;-&lt;incarnation&gt;</c> (older stores: without the incarnation).</summary>
+    private static (long JobId, int Number)? ParseRef(string attemptRef) =>
+        attemptRef.Split('-') is [var job, var number, ..] and { Length: 2 or 3 }
+            && long.TryParse(job, NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
+            && int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var attempt)
+            ? (jobId, attempt)
             : null;
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recording task {TaskArn} of {AttemptRef} failed; it will be found by startedBy")]
     private partial void LogRecordFailed(Exception error, string attemptRef, string taskArn);
