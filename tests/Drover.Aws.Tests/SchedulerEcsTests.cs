@@ -39,7 +39,7 @@ public sealed class SchedulerEcsTests
         Assert.Equal("hello from ECS\nsecond\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{good}/log"));
         // The task ARN is the attempt's node reference, recorded with the attempt.
         var goodRecord = await scheduler.Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{good}");
-        Assert.Equal(fake.Tasks.Single(t => t.StartedBy?.StartsWith($"drover-{good}-1-", StringComparison.Ordinal) == true).Arn, goodRecord.GetProperty("attempts")[0].GetProperty("node_ref").GetString());
+        Assert.Equal(fake.Tasks.Single(t => t.StartedBy!.StartsWith($"drover-{good}-1-", StringComparison.Ordinal)).Arn, goodRecord.GetProperty("attempts")[0].GetProperty("node_ref").GetString());
         Assert.Equal("from ECS\nsecond\n", await scheduler.Client.GetStringAsync($"/scheduler/jobs/{good}/log?offset=6"));
 
         var badStatus = await scheduler.WaitForStateAsync(bad, "stopped");
@@ -53,7 +53,7 @@ public sealed class SchedulerEcsTests
         var killedStatus = await scheduler.WaitForStateAsync(killed, "stopped");
         Assert.Equal("error", killedStatus.GetProperty("status").GetString());
         Assert.Equal("killed", killedStatus.GetProperty("reason").GetString());
-        Assert.Equal("STOPPED", fake.Task(fake.Tasks.Single(t => t.StartedBy?.StartsWith($"drover-{killed}-1-", StringComparison.Ordinal) == true).Arn)!.LastStatus);
+        Assert.Equal("STOPPED", fake.Task(fake.Tasks.Single(t => t.StartedBy!.StartsWith($"drover-{killed}-1-", StringComparison.Ordinal)).Arn)!.LastStatus);
 
         var nodes = await scheduler.Client.GetFromJsonAsync<JsonElement>("/scheduler/nodes");
         Assert.Contains("ecs-test", nodes.GetRawText(), StringComparison.Ordinal);
@@ -77,7 +77,7 @@ public sealed class SchedulerEcsTests
 
         var lost = await scheduler.SubmitAsync(Job(["sleep", "60"]));
         await scheduler.WaitForStateAsync(lost, "running");
-        fake.Forget(fake.Tasks.Single(t => t.StartedBy?.StartsWith($"drover-{lost}-1-", StringComparison.Ordinal) == true).Arn);
+        fake.Forget(fake.Tasks.Single(t => t.StartedBy!.StartsWith($"drover-{lost}-1-", StringComparison.Ordinal)).Arn);
         var lostRecord = await AwsTestHost.WaitFor(async () =>
         {
             var job = await scheduler.Client.GetFromJsonAsync<JsonElement>($"/scheduler/jobs/{lost}");
@@ -130,7 +130,7 @@ public sealed class SchedulerEcsTests
                 ["sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.1; done; echo survived $2", "job", go, $"{i}"])));
         foreach (var job in jobs)
             await scheduler.WaitForStateAsync(job, "running");
-        var arns = jobs.ToDictionary(j => j, j => fake.Tasks.Single(t => t.StartedBy?.StartsWith($"drover-{j}-1-", StringComparison.Ordinal) == true).Arn);
+        var arns = jobs.ToDictionary(j => j, j => fake.Tasks.Single(t => t.StartedBy!.StartsWith($"drover-{j}-1-", StringComparison.Ordinal)).Arn);
 
         // Restart: every ARN is in the store, so ECS is asked about the tasks without being asked to find them.
         await scheduler.StopAsync();

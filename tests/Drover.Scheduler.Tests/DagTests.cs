@@ -338,9 +338,11 @@ public sealed class DagMigrationTests
                 new StringContent("""{"commands": [{"exec": ["true"]}], "depends_on": [{"job": 1, "condition": "afternotok"}]}""", Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
             var id = (await response.Content.ReadFromJsonAsync<SubmitAnswer>(DroverJson.Options))!.JobId;
-            // Job 1 ended good, so the afternotok job is skipped at once; the DAG of both is good.
+            // Job 1 ended good, so the afternotok job is skipped at once. Waiting on a job already stored makes an edge,
+            // not a member of that job's DAG (issue 12): the new job is a DAG of its own, good, with its edge to job 1.
             var dag = (await client.GetFromJsonAsync<DagView>($"/scheduler/jobs/{id}/dag", DroverJson.Options))!;
-            Assert.Equal((1L, 2, JobState.Stopped, JobStatus.Good), (dag.Root, dag.Jobs.Count, dag.State, dag.Status));
+            Assert.Equal((id, 1, JobState.Stopped, JobStatus.Good), (dag.Root, dag.Jobs.Count, dag.State, dag.Status));
+            Assert.Contains(dag.Edges, e => e.From == 1 && e.To == id);
             Assert.Equal(StopReason.Skipped, dag.Jobs.Single(j => j.JobId == id).Reason);
         }
         finally

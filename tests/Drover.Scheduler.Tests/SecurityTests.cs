@@ -365,3 +365,28 @@ public sealed class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsP
         Assert.Equal(HttpStatusCode.OK, followed.StatusCode);
     }
 }
+
+/// <summary>A job that waits on another user's DAG does not become part of it, so it cannot change what that DAG reports.</summary>
+public sealed class ForeignDependencyTests() : ClusterTest(1)
+{
+    [Fact]
+    public async Task A_failing_job_that_depends_on_another_DAG_leaves_that_DAGs_state_alone()
+    {
+        using var dag = await Cluster.PostJsonAsync("/scheduler/dags/new", """{"jobs": {"a": {"commands": [["true"]]}, "b": {"commands": [["true"]], "depends_on": ["a"]}}}""");
+        var theirs = JsonSerializer.Deserialize<DagAnswer>(await dag.Content.ReadAsStringAsync(), DroverJson.Options)!;
+        await Cluster.WaitStoppedAsync(theirs.Jobs["b"]);
+
+        var mine = await Cluster.SubmitAsync($$"""{"commands": [["false"]], "max_attempts": 1, "depends_on": [{{theirs.Jobs["a"]}}]}""");
+        Assert.Equal(JobStatus.Error, (await Cluster.WaitStoppedAsync(mine)).Status);
+        using var next = await Cluster.PostJsonAsync("/scheduler/dags/new",
+            """{"jobs": {"c": {"commands": [["false"]], "max_attempts": 1, "depends_on": [""" + theirs.Jobs["b"] + "]}}}");
+        var nextAnswer = JsonSerializer.Deserialize<DagAnswer>(await next.Content.ReadAsStringAsync(), DroverJson.Options)!;
+        await Cluster.WaitStoppedAsync(nextAnswer.Jobs["c"]);
+
+        var view = (await Cluster.Client.GetFromJsonAsync<DagView>($"/scheduler/jobs/{theirs.Root}/dag", DroverJson.Options))!;
+        Assert.Equal((2, JobState.Stopped, JobStatus.Good), (view.Jobs.Count, view.State, view.Status));
+        Assert.Equal(mine, (await Cluster.JobAsync(mine)).Root);
+        var own = (await Cluster.Client.GetFromJsonAsync<DagView>($"/scheduler/jobs/{mine}/dag", DroverJson.Options))!;
+        Assert.Equal((mine, 1, JobStatus.Error), (own.Root, own.Jobs.Count, own.Status));
+    }
+}

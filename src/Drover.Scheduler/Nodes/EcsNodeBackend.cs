@@ -76,7 +76,7 @@ internal sealed partial class EcsNodeBackend(
         if (files.Count > 0)
             return new StartResult(StartOutcome.Rejected, Detail: "an ECS node takes no uploaded files: its task has nowhere to receive them");
         var attemptRef = request.RequestId ?? throw new ArgumentException("the scheduler names every attempt", nameof(request));
-        var (jobId, attempt) = ParseRef(attemptRef) ?? throw new ArgumentException($"'{attemptRef}' is not <job>-<attempt>-<incarnation>", nameof(request));
+        var (jobId, attempt) = ParseRef(attemptRef) ?? throw new ArgumentException($"'{attemptRef}' is not <job>-<attempt>", nameof(request));
         try
         {
             var started = await cluster.StartAsync(new EcsStartRequest
@@ -302,13 +302,12 @@ internal sealed partial class EcsNodeBackend(
         }
     }
 
-    /// <summary><c>&lt;job&gt;-&lt;attempt&gt;</c>, as the scheduler names attempts; null for any other name.</summary>
-    /// <summary>The job and attempt of a request id <c>&lt;job&gt;-&lt;attempt&gt;-&lt;incarnation&gt;</c> (older stores: without the incarnation).</summary>
+    /// <summary>The job and attempt of <c>&lt;job&gt;-&lt;attempt&gt;-&lt;incarnation&gt;</c> (older stores: without the incarnation).</summary>
     private static (long JobId, int Number)? ParseRef(string attemptRef) =>
-        attemptRef.Split('-') is [var job, var attempt, ..] and { Length: 2 or 3 }
-        && long.TryParse(job, NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
-        && int.TryParse(attempt, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-            ? (jobId, number)
+        attemptRef.Split('-') is [var job, var number, ..] and { Length: 2 or 3 }
+            && long.TryParse(job, NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
+            && int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var attempt)
+            ? (jobId, attempt)
             : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recording task {TaskArn} of {AttemptRef} failed; it will be found by startedBy")]

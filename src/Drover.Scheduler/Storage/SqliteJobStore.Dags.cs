@@ -62,7 +62,11 @@ internal sealed partial class SqliteJobStore
                 new { id, upstream, condition }, t);
             var state = await c.QuerySingleAsync<(string State, string Status, string? Reason, long Root)>(
                 "SELECT state, status, reason, COALESCE(root, id) FROM jobs WHERE id = @upstream", new { upstream }, t);
-            root ??= state.Root;
+            // Only a dependency inside the same request makes the job one of its DAG: waiting on a job that was
+            // already there (any caller's) adds an edge, never a member to that DAG, so it cannot change what
+            // that DAG reports.
+            if (dependency.Earlier is not null)
+                root ??= state.Root;
             if (state.State != "stopped")
                 waiting++;
             else if (Unmet(condition, state.Status, state.Reason) is { } reason && unmet is null)
@@ -305,19 +309,11 @@ internal sealed partial class SqliteJobStore
         return new JobLinks(children, dependsOn, dependents, waitingOn);
     }
 
-    // The connected component of the root ancestor, through child and dependency edges in both directions.
-    // UNION (not UNION ALL) keeps each job once, which is also what ends the recursion.
-    private const string Component = """
-        WITH RECURSIVE
-          up(id, parent) AS (
-            SELECT id, parent FROM jobs WHERE id = @id
-            UNION SELECT j.id, j.parent FROM jobs j JOIN up ON j.id = up.parent),
-          dag(id) AS (
-            SELECT id FROM up WHERE parent IS NULL
-            UNION SELECT j.id FROM jobs j JOIN dag ON j.parent = dag.id
-            UNION SELECT j.parent FROM jobs j JOIN dag ON j.id = dag.id WHERE j.parent IS NOT NULL
-            UNION SELECT d.job_id FROM dependencies d JOIN dag ON d.depends_on = dag.id
-            UNION SELECT d.depends_on FROM dependencies d JOIN dag ON d.job_id = dag.id)
+    // A DAG is the jobs that share its root: those of one DAG request and, transitively, their children.
+    // Dependencies on jobs outside it show as edges only.
+    private const string Members = """
+        INSERT INTO dag_walk SELECT id FROM jobs WHERE root = @root
+        UNION SELECT @root
         """;
 
     public async Task<DagRows?> GetDagAsync(long id, CancellationToken cancellationToken)
@@ -334,11 +330,11 @@ internal sealed partial class SqliteJobStore
             """, new { id }, transaction);
         if (root is null)
             return null;
-        // The component is walked once into a temporary table (SQLite's own; private to this connection) that both
-        // reads join, rather than walked again by each of them.
+        // The members are listed once into a temporary table (SQLite's own; private to this connection) that both
+        // reads join, rather than found again by each of them.
         await connection.ExecuteAsync(
             "CREATE TEMP TABLE IF NOT EXISTS dag_walk (id INTEGER PRIMARY KEY); DELETE FROM dag_walk;", transaction: transaction);
-        await connection.ExecuteAsync(Component + "\nINSERT INTO dag_walk SELECT id FROM dag", new { id }, transaction);
+        await connection.ExecuteAsync(Members, new { root }, transaction);
         // What a status view shows, not the specs: a DAG of 10,000 jobs stays a small read.
         var jobs = (await connection.QueryAsync<JobRow>(
             """
