@@ -83,9 +83,10 @@ internal static class Lifecycle
 
         var lost = reason is StopReason.NodeLost or StopReason.NodeRestarted;
         var failures = (int)attempt.Failures + (lost ? 0 : 1);
+        var retryable = lost || RetriedOn(reason, (attempt.ParsedSpec ?? Wire.Spec(attempt.Spec)).RetryOn);
         var retry = lost
             ? attempt.Attempts < attempt.MaxAttempts + LostAttemptAllowance
-            : failures < attempt.MaxAttempts;
+            : retryable && failures < attempt.MaxAttempts;
         if (retry)
         {
             var wait = lost ? TimeSpan.Zero : Backoff(failures, options);
@@ -101,9 +102,19 @@ internal static class Lifecycle
                 FilesDir = null,
             };
         }
-        var jobReason = !lost && attempt.MaxAttempts > 1 ? StopReason.RetriesExhausted : reason;
+        // retries_exhausted only when retries were allowed and ran out; a reason not retried stops the job as itself.
+        var jobReason = !lost && retryable && attempt.MaxAttempts > 1 ? StopReason.RetriesExhausted : reason;
         return change with { JobReason = Wire.Word(jobReason), FailuresDelta = lost ? 0 : 1 };
     }
+
+    /// <summary>The reasons retried when a job does not say (<c>retry_on</c>): every failure but a timeout.</summary>
+    public static readonly IReadOnlyList<StopReason> DefaultRetryOn = [StopReason.ExitCode, StopReason.Killed, StopReason.PlacementFailed];
+
+    /// <summary>What <c>retry_on</c> may name: the reasons a failed attempt can end with that are the job's own.</summary>
+    public static readonly IReadOnlyList<StopReason> Retryable = [StopReason.ExitCode, StopReason.TimedOut, StopReason.Killed, StopReason.PlacementFailed];
+
+    /// <summary>Whether an attempt that failed for <paramref name="reason"/> is retried (while attempts remain).</summary>
+    public static bool RetriedOn(StopReason reason, IReadOnlyList<StopReason>? retryOn) => (retryOn ?? DefaultRetryOn).Contains(reason);
 
     /// <summary>Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries spread out.</summary>
     public static TimeSpan Backoff(int failures, SchedulerOptions options)

@@ -164,6 +164,9 @@ internal sealed class JobRow
     public long? NotBefore { get; set; }
     public string? QueueReason { get; set; }
     public string? StopRequest { get; set; }
+
+    /// <summary>The reason of the job's latest attempt (not a column: read by the queries that answer the API).</summary>
+    public string? LastReason { get; set; }
     public long? Root { get; set; }
     public long WaitingOn { get; set; }
     public long WaitForChildren { get; set; }

@@ -149,10 +149,14 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         return results;
     }
 
+    // The latest attempt's reason comes along by primary key: the status shows it under retries_exhausted.
+    private const string JobWithLastReason =
+        "SELECT j.*, (SELECT a.reason FROM attempts a WHERE a.job_id = j.id AND a.number = j.attempts) AS last_reason FROM jobs j";
+
     public async Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<JobRow>("SELECT * FROM jobs WHERE id = @id", new { id });
+        return await connection.QuerySingleOrDefaultAsync<JobRow>(JobWithLastReason + " WHERE j.id = @id", new { id });
     }
 
     public async Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken)
@@ -172,14 +176,14 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     {
         await using var connection = await OpenAsync(cancellationToken);
         return (await connection.QueryAsync<JobRow>(
-            """
-            SELECT * FROM jobs
-            WHERE id > @After
-              AND (@State IS NULL OR state = @State)
-              AND (@Status IS NULL OR status = @Status)
-              AND (@Node IS NULL OR node = @Node)
-              AND (@Parent IS NULL OR parent = @Parent)
-            ORDER BY id
+            $$"""
+            {{JobWithLastReason}}
+            WHERE j.id > @After
+              AND (@State IS NULL OR j.state = @State)
+              AND (@Status IS NULL OR j.status = @Status)
+              AND (@Node IS NULL OR j.node = @Node)
+              AND (@Parent IS NULL OR j.parent = @Parent)
+            ORDER BY j.id
             LIMIT @Limit
             """, filter)).AsList();
     }
