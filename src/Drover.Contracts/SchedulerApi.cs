@@ -25,6 +25,12 @@ public sealed record JobSpec
     /// </summary>
     public IReadOnlyList<StopReason>? RetryOn { get; init; }
 
+    /// <summary>
+    /// The Processor running an attempt kills it when it cannot reach the scheduler for <c>Processor:DisconnectedStopAfter</c>,
+    /// so that the attempt placed elsewhere once the node is declared lost never runs beside it.
+    /// </summary>
+    public bool StopWhenDisconnected { get; init; }
+
     /// <summary>Higher goes first; equal priorities go oldest first.</summary>
     public int Priority { get; init; }
 

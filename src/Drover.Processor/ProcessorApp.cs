@@ -54,5 +54,6 @@ public static class ProcessorApp
         services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).RemoveAllLoggers().AddStandardResilienceHandler();
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<PushService>();
+        services.AddHostedService<DisconnectWatch>();
     }
 }

@@ -37,6 +37,12 @@ public sealed class ProcessorOptions
     public string? SchedulerToken { get; set; }
 
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Jobs that ask for it (<c>stop_when_disconnected</c>) are killed once no heartbeat reached the scheduler for this
+    /// long. Keep it below the scheduler's <c>HeartbeatTimeout</c>, so that they are gone before their jobs are placed again.
+    /// </summary>
+    public TimeSpan DisconnectedStopAfter { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
@@ -57,6 +63,8 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:KillGracePeriod must be between 0 and 10 minutes.");
         if (options.HeartbeatInterval <= TimeSpan.Zero)
             failures.Add("Processor:HeartbeatInterval must be positive.");
+        if (options.DisconnectedStopAfter <= options.HeartbeatInterval)
+            failures.Add("Processor:DisconnectedStopAfter must be longer than Processor:HeartbeatInterval.");
         if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
         if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))

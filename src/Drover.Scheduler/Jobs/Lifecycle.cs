@@ -43,9 +43,13 @@ internal static class Lifecycle
         }
     }
 
-    /// <summary>The node cannot be reached and is down: the attempt is lost and the job goes elsewhere.</summary>
+    /// <summary>
+    /// The node cannot be reached and is down: the attempt is lost and the job goes elsewhere (or stops, when a stop
+    /// was asked for). The attempt says <c>node_lost</c> whatever was asked of it, since nobody saw it end: that is
+    /// what the node is asked about, and killed by, when it comes back (<see cref="Following.Follower.FenceAsync"/>).
+    /// </summary>
     public static AttemptChange Lost(ActiveAttempt attempt, DateTimeOffset now, SchedulerOptions options) =>
-        Finish(attempt, JobStatus.Error, StopReason.NodeLost, null, null, now, null, now, options);
+        Finish(attempt, JobStatus.Error, StopReason.NodeLost, null, null, now, null, now, options) with { AttemptReason = Wire.Word(StopReason.NodeLost) };
 
     /// <summary>The node refused the job for good (it is invalid there): the attempt fails without running.</summary>
     public static AttemptChange PlacementFailed(ActiveAttempt attempt, string detail, DateTimeOffset now, SchedulerOptions options) =>

@@ -37,6 +37,9 @@ internal interface IJobStore
     /// <summary>The placed or running attempts of these jobs.</summary>
     Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken);
 
+    /// <summary>Backend refs of attempts on <paramref name="node"/> recorded lost (<c>node_lost</c>) since <paramref name="since"/>: nobody saw them end there.</summary>
+    Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken);
+
     Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
 
     /// <summary>Applies transitions in one transaction; returns those whose compare-and-set held.</summary>

@@ -298,6 +298,17 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             """, new { jobIds })).AsList();
     }
 
+    public async Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(
+            """
+            SELECT backend_ref FROM attempts
+            WHERE node = @node AND state = 'stopped' AND reason = 'node_lost' AND finished_at >= @since
+            ORDER BY job_id, number
+            """, new { node, since })).AsList();
+    }
+
     public async Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
