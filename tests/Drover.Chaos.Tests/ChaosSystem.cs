@@ -128,7 +128,7 @@ public sealed class ChaosSystem : IAsyncLifetime
         "--Scheduler:Nodes:0:Labels:kind=shell",
         "--Scheduler:PollInterval=00:00:00.300",
         "--Scheduler:ReconcileInterval=00:00:01",
-        "--Scheduler:HeartbeatTimeout=00:00:03",
+        "--Scheduler:HeartbeatTimeout=00:00:06",
         "--Scheduler:NodeBackoff=00:00:00.500",
         "--Scheduler:RetryBackoffBase=00:00:00.100",
         "--Scheduler:RetryBackoffMax=00:00:00.500",
