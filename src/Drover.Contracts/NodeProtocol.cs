@@ -14,6 +14,12 @@ public sealed record NodeJobRequest
 
     /// <summary>The node kills the job after this long (reason <c>timed_out</c>).</summary>
     public double? TimeoutSeconds { get; init; }
+
+    /// <summary>
+    /// A node that pushes to a scheduler (feature <c>push</c>) kills the job (reason <c>node_lost</c>) once it could not
+    /// reach its scheduler for its configured time: the scheduler runs the job elsewhere by then. Others ignore it.
+    /// </summary>
+    public bool StopWhenDisconnected { get; init; }
 }
 
 /// <summary>A job as a node sees it: <c>GET /processor/jobs/{request_id}/status</c>.</summary>

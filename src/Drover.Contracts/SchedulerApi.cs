@@ -18,6 +18,19 @@ public sealed record JobSpec
     /// <summary>How many failed attempts the job may have before it stops with <c>retries_exhausted</c>.</summary>
     public int? MaxAttempts { get; init; }
 
+    /// <summary>
+    /// Why a failed attempt may be retried while attempts remain: <c>exit_code</c>, <c>timed_out</c>, <c>killed</c>
+    /// (by the node, not by a user), <c>placement_failed</c>. Absent: every one of them but <c>timed_out</c> (a timeout
+    /// ends the job, as in AWS Batch and Slurm). A lost node is retried whatever this says.
+    /// </summary>
+    public IReadOnlyList<StopReason>? RetryOn { get; init; }
+
+    /// <summary>
+    /// The Processor running an attempt kills it when it cannot reach the scheduler for <c>Processor:DisconnectedStopAfter</c>,
+    /// so that the attempt placed elsewhere once the node is declared lost never runs beside it.
+    /// </summary>
+    public bool StopWhenDisconnected { get; init; }
+
     /// <summary>Higher goes first; equal priorities go oldest first.</summary>
     public int Priority { get; init; }
 
@@ -57,6 +70,9 @@ public sealed record JobRecord
     public JobState State { get; init; }
     public JobStatus Status { get; init; }
     public StopReason? Reason { get; init; }
+
+    /// <summary>Why the latest attempt ended (<c>timed_out</c> under a <c>retries_exhausted</c>, say); absent before one ended.</summary>
+    public StopReason? LastReason { get; init; }
     public string? Node { get; init; }
     public int? ExitCode { get; init; }
     public int Priority { get; init; }
@@ -120,6 +136,9 @@ public sealed record JobStatusView
     public JobState State { get; init; }
     public JobStatus Status { get; init; }
     public StopReason? Reason { get; init; }
+
+    /// <summary>Why the latest attempt ended (<c>timed_out</c> under a <c>retries_exhausted</c>, say); absent before one ended.</summary>
+    public StopReason? LastReason { get; init; }
     public string? Node { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }

@@ -61,5 +61,6 @@ public static class ProcessorApp
         services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).RemoveAllLoggers().AddStandardResilienceHandler();
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<PushService>();
+        services.AddHostedService<DisconnectWatch>();
     }
 }

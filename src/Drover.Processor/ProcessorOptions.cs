@@ -46,6 +46,12 @@ public sealed class ProcessorOptions
 
     /// <summary>A job stopped this long ago is forgotten: its directory (status, log, files) is deleted. Said in <c>/processor/info</c>.</summary>
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Jobs that ask for it (<c>stop_when_disconnected</c>) are killed once no heartbeat reached the scheduler for this
+    /// long. Keep it below the scheduler's <c>HeartbeatTimeout</c>, so that they are gone before their jobs are placed again.
+    /// </summary>
+    public TimeSpan DisconnectedStopAfter { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Reports every wrong setting at once, so a start-up failure can be fixed in one go.</summary>
@@ -68,6 +74,8 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:HeartbeatInterval must be positive.");
         if (options.JobRetention <= TimeSpan.Zero)
             failures.Add("Processor:JobRetention must be positive (e.g. 7.00:00:00).");
+        if (options.DisconnectedStopAfter <= options.HeartbeatInterval)
+            failures.Add("Processor:DisconnectedStopAfter must be longer than Processor:HeartbeatInterval.");
         if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
         if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))

@@ -43,6 +43,24 @@ public sealed class PushTests
         Assert.Equal("fine\n", await host.LogAsync(id));
     }
 
+    [Fact]
+    public async Task A_job_that_asks_is_stopped_node_lost_once_the_scheduler_was_not_reached_for_the_configured_time()
+    {
+        var before = DateTimeOffset.UtcNow;
+        await using var host = await ProcessorHost.StartAsync(null, "--Processor:Slots", "4",
+            "--Processor:SchedulerUrl", "http://127.0.0.1:1/", "--Processor:HeartbeatInterval", "00:00:00.100",
+            "--Processor:DisconnectedStopAfter", "00:00:01");
+        var fenced = await host.SubmitAsync("""{"commands": [["sh", "-c", "sleep 60 & sleep 60"]], "stop_when_disconnected": true}""");
+        var other = await host.SubmitAsync("""{"commands": [["sleep", "60"]]}""");
+
+        var status = await host.WaitStoppedAsync(fenced, seconds: 20);
+        Assert.Equal((JobStatus.Error, (StopReason?)StopReason.NodeLost), (status.Status, status.Reason));
+        // Not before the scheduler went unreached for the configured second (counted from the Processor's start).
+        Assert.True(status.FinishedAt - before >= TimeSpan.FromSeconds(1), $"stopped at {status.FinishedAt}, the host started after {before}");
+        // A job that did not ask runs on: only the scheduler decides about it.
+        Assert.Equal(JobState.Running, (await host.StatusAsync(other)).State);
+    }
+
     /// <summary>Just enough of a scheduler to record what a node sends it.</summary>
     private sealed class FakeScheduler : IAsyncDisposable
     {

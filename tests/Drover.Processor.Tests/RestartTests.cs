@@ -7,6 +7,7 @@ namespace Drover.Processor.Tests;
 /// <summary>A new Processor over the same state directory: nothing accepted is forgotten, nothing is left running forever, nothing runs twice.</summary>
 public sealed class RestartTests : IDisposable
 {
+    private static readonly string[] Ended = ["one", "two", "fails"];
     private readonly string _state = ProcessorHost.NewStateDirectory();
 
     public void Dispose() => ProcessorHost.DeleteDirectory(_state);
@@ -71,6 +72,79 @@ public sealed class RestartTests : IDisposable
         await second.StopAsync();
         await using var third = await ProcessorHost.StartAsync(_state);
         Assert.Equal(StopReason.NodeRestarted, (await third.StatusAsync("lost")).Reason);
+    }
+
+    [Fact]
+    public async Task A_command_that_ended_while_the_processor_was_down_lets_the_job_go_on_as_if_it_never_left()
+    {
+        var gate = Path.Combine(_state, "go");
+        var ledger = Path.Combine(_state, "ledger");
+        await using (var first = await ProcessorHost.StartAsync(_state, "--Processor:Slots", "4"))
+        {
+            foreach (var (id, end) in new[] { ("one", "exit 0"), ("two", "exit 0"), ("fails", "exit 3") })
+            {
+                var rest = id == "two" ? $$""", {"shell": "echo second >> '{{ledger}}'"}""" : "";
+                await first.SubmitAsync($$"""
+                    {"commands": [{"shell": "while [ ! -e '{{gate}}' ]; do sleep 0.05; done; echo {{id}} >> '{{ledger}}'; {{end}}"}{{rest}}],
+                     "request_id": "{{id}}"}
+                    """);
+            }
+            await ProcessorHost.WaitUntilAsync(() => Ended.All(id => File.Exists(Path.Combine(first.JobsRoot, id, "process"))), "the jobs to start");
+            await first.StopAsync();
+        }
+        // The commands end while no Processor runs; their wrappers record how.
+        await File.WriteAllTextAsync(gate, "");
+        var root = Path.Combine(_state, "processor", "job");
+        await ProcessorHost.WaitUntilAsync(() => Ended.All(id => File.Exists(Path.Combine(root, id, "exit_code.0"))), "the commands to end");
+
+        await using var second = await ProcessorHost.StartAsync(_state);
+        var one = await second.WaitStoppedAsync("one");
+        Assert.Equal((JobStatus.Good, (StopReason?)null, (int?)0), (one.Status, one.Reason, one.ExitCode));
+        var two = await second.WaitStoppedAsync("two");
+        Assert.Equal((JobStatus.Good, (int?)0), (two.Status, two.ExitCode));
+        var fails = await second.WaitStoppedAsync("fails");
+        Assert.Equal((JobStatus.Error, (StopReason?)StopReason.ExitCode, (int?)3), (fails.Status, fails.Reason, fails.ExitCode));
+        // Every command ran once: none again after the restart, and the one after the ended command ran.
+        Assert.Equal(["fails", "one", "second", "two"], (await File.ReadAllLinesAsync(ledger)).Order());
+    }
+
+    [Fact]
+    public async Task A_command_started_but_not_yet_recorded_when_the_processor_died_is_found_and_followed()
+    {
+        // What a Processor that died between starting command 2 and recording its pid leaves: command 1 ended with 0,
+        // command 2's wrapper runs, and the process file still names command 1.
+        var root = Path.Combine(_state, "processor", "job");
+        var job = Path.Combine(root, "unrecorded");
+        var gate = Path.Combine(_state, "go");
+        var ledger = Path.Combine(_state, "ledger");
+        Directory.CreateDirectory(Path.Combine(job, "work"));
+        File.WriteAllText(Path.Combine(job, "spec.json"), $$"""
+            {"commands": [{"exec": ["true"]}, {"exec": ["sh", "-c", "echo ran >> '{{ledger}}'"]}], "environment": {}, "request_id": "unrecorded"}
+            """);
+        File.WriteAllText(Path.Combine(job, "status"), """
+            {"request_id": "unrecorded", "state": "running", "status": "unknown", "created_at": "2026-11-29T07:41:00Z", "started_at": "2026-11-29T07:41:00Z"}
+            """);
+        File.WriteAllText(Path.Combine(job, "log"), "");
+        File.WriteAllText(Path.Combine(job, "exit_code.0"), "0\n");
+        File.WriteAllText(Path.Combine(job, "process"), """{"command": 0, "pid": 1, "start_ticks": 1}""");
+        var start = new ProcessStartInfo("/bin/sh") { WorkingDirectory = Path.Combine(job, "work") };
+        foreach (var arg in new[]
+        {
+            "-c", "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r", "drover-job",
+            Path.Combine(job, "log"), Path.Combine(job, "exit_code.1"),
+            "sh", "-c", $"while [ ! -e '{gate}' ]; do sleep 0.05; done; echo ran >> '{ledger}'; echo done",
+        })
+            start.ArgumentList.Add(arg);
+        using var wrapper = Process.Start(start)!;
+
+        await using var host = await ProcessorHost.StartAsync(_state);
+        Assert.Equal(JobState.Running, (await host.StatusAsync("unrecorded")).State);
+        await File.WriteAllTextAsync(gate, "");
+        var status = await host.WaitStoppedAsync("unrecorded");
+        Assert.Equal((JobStatus.Good, (int?)0), (status.Status, status.ExitCode));
+        Assert.Equal(["ran"], await File.ReadAllLinesAsync(ledger));
+        Assert.Equal("done\n", await host.LogAsync("unrecorded"));
+        await wrapper.WaitForExitAsync();
     }
 
     [Fact]

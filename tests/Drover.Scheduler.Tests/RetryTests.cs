@@ -50,4 +50,52 @@ public sealed class RetryTests() : ClusterTest(processors: 2)
         Assert.Equal((JobStatus.Error, StopReason.TimedOut), (status.Status, status.Reason));
         Assert.True(status.FinishedAt - status.StartedAt < TimeSpan.FromSeconds(20));
     }
+
+    [Fact]
+    public async Task A_timed_out_job_is_not_retried_and_stops_timed_out()
+    {
+        // The seed's own case: a timeout removes the job from the queue, beside "re-executed too many times".
+        using var response = await Cluster.PostFormAsync("/scheduler/jobs/new", ("command", "sleep 30"), ("timeout", "1"));
+        var id = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<SubmitAnswer>(response.Content, DroverJson.Options))!.JobId;
+        var status = await Cluster.WaitStoppedAsync(id, seconds: 30);
+        Assert.Equal((JobStatus.Error, (StopReason?)StopReason.TimedOut, (StopReason?)StopReason.TimedOut), (status.Status, status.Reason, status.LastReason));
+        Assert.Equal(1, status.Attempts);
+        var attempt = Assert.Single((await Cluster.JobAsync(id)).Attempts);
+        Assert.Equal(StopReason.TimedOut, attempt.Reason);
+        Assert.Null(attempt.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_job_that_retries_on_timeouts_stops_with_retries_exhausted_and_says_each_attempt_timed_out()
+    {
+        using var response = await Cluster.PostFormAsync("/scheduler/jobs/new",
+            ("command", "sleep 30"), ("timeout", "1"), ("max_attempts", "2"), ("retry_on", "exit_code,timed_out"));
+        var id = (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<SubmitAnswer>(response.Content, DroverJson.Options))!.JobId;
+        var status = await Cluster.WaitStoppedAsync(id, seconds: 45);
+        Assert.Equal((JobStatus.Error, (StopReason?)StopReason.RetriesExhausted, (StopReason?)StopReason.TimedOut), (status.Status, status.Reason, status.LastReason));
+        var record = await Cluster.JobAsync(id);
+        Assert.Equal([StopReason.ExitCode, StopReason.TimedOut], record.Spec.RetryOn);
+        Assert.Equal(StopReason.TimedOut, record.LastReason);
+        Assert.Equal([StopReason.TimedOut, StopReason.TimedOut], record.Attempts.Select(a => a.Reason));
+    }
+
+    [Fact]
+    public async Task A_job_that_does_not_retry_on_exit_codes_stops_at_its_first_failure()
+    {
+        var id = await Cluster.SubmitAsync("""{"commands": [["sh", "-c", "exit 4"]], "max_attempts": 3, "retry_on": ["timed_out"]}""");
+        var status = await Cluster.WaitStoppedAsync(id);
+        Assert.Equal((StopReason.ExitCode, 4, 1), (status.Reason, status.ExitCode, status.Attempts));
+    }
+
+    [Theory]
+    [InlineData("""{"commands": [["true"]], "retry_on": ["node_lost"]}""", "retry_on[0]")]
+    [InlineData("""{"commands": [["true"]], "retry_on": ["sometimes"]}""", "retry_on")]
+    public async Task A_retry_on_that_names_no_retryable_reason_is_refused(string json, string field)
+    {
+        using var response = await Cluster.PostJsonAsync("/scheduler/jobs/new", json);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(field, body, StringComparison.Ordinal);
+    }
 }

@@ -11,7 +11,8 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Slot
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var unfinished = store.Load((directory, error) => LogUnreadable(directory, error));
-        int started = 0, attached = 0, ended = 0;
+        var wrappers = unfinished.Any(j => j.Status.State != JobState.Queued) ? ProcessGroups.FindWrappers() : new Dictionary<string, ProcessRecord>();
+        int started = 0, attached = 0, finished = 0, unknown = 0;
         foreach (var job in unfinished)
         {
             slots.Take();
@@ -23,19 +24,23 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Slot
                 started++;
                 continue;
             }
-            var record = JobStore.ReadProcess(job);
-            if (record is { StartTicks: > 0 } && ProcessGroups.StartTicks(record.Pid) == record.StartTicks)
+            switch (runner.Recover(job, wrappers))
             {
-                runner.Resume(job, runner.Attach(job, record));
-                attached++;
-            }
-            else
-            {
-                runner.StopAfterRestart(job, record);
-                ended++;
+                case JobRunner.Recovered.Attached:
+                    attached++;
+                    break;
+                case JobRunner.Recovered.Unknown:
+                    unknown++;
+                    break;
+                case JobRunner.Recovered.Continued:
+                    started++;
+                    break;
+                default:
+                    finished++;
+                    break;
             }
         }
-        LogLoaded(store.All.Count, started, attached, ended, store.Root);
+        LogLoaded(store.All.Count, started, attached, finished, unknown, store.Root);
         return Task.CompletedTask;
     }
 
@@ -46,8 +51,8 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Slot
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Loaded {Jobs} jobs from {Root}: {Started} queued jobs started, {Attached} running jobs re-attached, {Ended} whose process was gone stopped")]
-    private partial void LogLoaded(int jobs, int started, int attached, int ended, string root);
+        Message = "Loaded {Jobs} jobs from {Root}: {Started} commands started, {Attached} running commands re-attached, {Finished} jobs finished by their recorded exit codes, {Unknown} whose command was gone without one stopped")]
+    private partial void LogLoaded(int jobs, int started, int attached, int finished, int unknown, string root);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job directory {Directory} cannot be read; it is left out")]
     private partial void LogUnreadable(string directory, Exception error);

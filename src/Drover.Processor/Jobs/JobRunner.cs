@@ -22,6 +22,9 @@ internal sealed partial class JobRunner(
     //   than one: the shell is the parent that outlives a Processor restart, as slurmstepd is for Slurm.
     private const string Wrapper = "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r";
 
+    /// <summary>The wrapper's <c>$0</c>, by which a restarted Processor recognises it among the machine's processes.</summary>
+    public const string WrapperName = "drover-job";
+
     private readonly CancellationTokenSource _detach = new();
 
     // What commands get of the Processor's own environment, read once: a short list, never its configuration or tokens.
@@ -31,8 +34,53 @@ internal sealed partial class JobRunner(
     /// <summary>Starts running a job that holds a slot.</summary>
     public void Start(Job job) => _ = Task.Run(() => RunAsync(job, 0, null));
 
-    /// <summary>Continues a job found running at start-up whose command still lives.</summary>
-    public void Resume(Job job, RunningCommand attached) => _ = Task.Run(() => RunAsync(job, attached.Index, attached));
+    /// <summary>
+    /// Takes over a job found running when the Processor starts: re-attaches to its command while that still runs, and
+    /// otherwise goes on from what the commands' wrappers recorded, as if the Processor had never been away. Only a
+    /// command that was started and is gone without an exit code leaves the job's end unknown (<c>node_restarted</c>).
+    /// </summary>
+    public Recovered Recover(Job job, IReadOnlyDictionary<string, ProcessRecord> wrappers)
+    {
+        var count = job.Spec!.Commands.Count;
+        var record = JobStore.ReadProcess(job);
+        if (record is { StartTicks: > 0 } && ProcessGroups.StartTicks(record.Pid) == record.StartTicks)
+        {
+            Resume(job, Attach(job, record));
+            return Recovered.Attached;
+        }
+        // Commands run in order and each wrapper writes its exit code as it ends: the files say how far the job got.
+        var next = 0;
+        int? exit = null;
+        while (next < count && RunningCommand.ReadExitCode(JobStore.ExitCodePath(job, next)) is { } code)
+        {
+            exit = code;
+            next++;
+            if (code != 0)
+                break;
+        }
+        if (exit is { } last && (last != 0 || next == count))
+        {
+            Finish(job, completed: last == 0, last, next - 1, count);
+            return Recovered.Finished;
+        }
+        // The Processor may have died between starting a command and recording its pid: find the wrapper by its argv.
+        if (wrappers.TryGetValue(JobStore.ExitCodePath(job, next), out var unrecorded))
+        {
+            Resume(job, Attach(job, unrecorded with { Command = next }));
+            return Recovered.Attached;
+        }
+        if (record?.Command == next)
+        {
+            StopAfterRestart(job, record);
+            return Recovered.Unknown;
+        }
+        // No trace of command `next` having started (no record, no exit code, no process): the Processor died between
+        // two commands, or before the first; running it now runs it once.
+        _ = Task.Run(() => RunAsync(job, next, null));
+        return Recovered.Continued;
+    }
+
+    private void Resume(Job job, RunningCommand attached) => _ = Task.Run(() => RunAsync(job, attached.Index, attached));
 
     /// <summary>
     /// The Processor is stopping: let go of every job without touching its files. The commands keep running and a
@@ -40,7 +88,7 @@ internal sealed partial class JobRunner(
     /// </summary>
     public void Detach() => _detach.Cancel();
 
-    public RunningCommand Attach(Job job, ProcessRecord record) =>
+    private RunningCommand Attach(Job job, ProcessRecord record) =>
         RunningCommand.Attach(record.Command, record.Pid, record.StartTicks, JobStore.ExitCodePath(job, record.Command), time, _detach.Token);
 
     private async Task RunAsync(Job job, int first, RunningCommand? attached)
@@ -128,7 +176,7 @@ internal sealed partial class JobRunner(
 
     private RunningCommand? StartCommand(Job job, NodeJobRequest spec, int index)
     {
-        var argv = new List<string> { "/bin/sh", "-c", Wrapper, "drover-job", job.LogPath, JobStore.ExitCodePath(job, index) };
+        var argv = new List<string> { "/bin/sh", "-c", Wrapper, WrapperName, job.LogPath, JobStore.ExitCodePath(job, index) };
         argv.AddRange(spec.Commands[index].ToArgv());
 
         RunningCommand command;
@@ -144,17 +192,12 @@ internal sealed partial class JobRunner(
         return command;
     }
 
-    /// <summary>Ends a job whose command was gone when the Processor started: how it ended cannot be told for sure.</summary>
-    public void StopAfterRestart(Job job, ProcessRecord? record)
+    /// <summary>Ends a job whose command was started and is gone without an exit code: how it ended cannot be told.</summary>
+    private void StopAfterRestart(Job job, ProcessRecord record)
     {
         var count = job.Spec?.Commands.Count ?? 0;
-        var exit = record is null ? null : RunningCommand.ReadExitCode(JobStore.ExitCodePath(job, record.Command));
-        var message = record is null
-            ? "the Processor restarted while the job was starting; whether its first command ran is unknown"
-            : exit is null
-                ? $"the Processor restarted while command {record.Command + 1} of {count} ran, and that process is gone; how it ended is unknown"
-                : $"the Processor restarted while command {record.Command + 1} of {count} ran; it exited with {exit} while the Processor was down, later commands did not run";
-        Finish(job, completed: false, exit, -1, count, message, StopReason.NodeRestarted);
+        var message = $"the Processor restarted while command {record.Command + 1} of {count} ran, and that process is gone without an exit code; how it ended is unknown";
+        Finish(job, completed: false, null, record.Command, count, message, StopReason.NodeRestarted);
     }
 
     private void Finish(Job job, bool completed, int? exit, int index, int count, string? failure = null, StopReason? reason = null)
@@ -237,6 +280,22 @@ internal sealed partial class JobRunner(
     }
 
     public void Dispose() => _detach.Dispose();
+
+    /// <summary>How <see cref="Recover"/> took a job over.</summary>
+    public enum Recovered
+    {
+        /// <summary>Its command still runs and is followed again.</summary>
+        Attached,
+
+        /// <summary>Its commands had ended meanwhile; it stopped as they say.</summary>
+        Finished,
+
+        /// <summary>Its next command was started now.</summary>
+        Continued,
+
+        /// <summary>A command's end is unknown: stopped with <c>node_restarted</c>.</summary>
+        Unknown,
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {RequestId} stopped: {Status} {Reason} exit code {ExitCode}")]
     private partial void LogStopped(string requestId, JobStatus status, StopReason? reason, int? exitCode);

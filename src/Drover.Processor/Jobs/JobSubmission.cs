@@ -88,6 +88,13 @@ internal static class JobSubmission
         {
             return Problems.TooLarge(limit);
         }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && !cancellationToken.IsCancellationRequested)
+        {
+            // The state directory is full or failing: the staging directory goes (finally, below), so nothing was recorded
+            // and the caller may place the job elsewhere.
+            context.Response.Headers.RetryAfter = "5";
+            return Problems.CannotRecord(e);
+        }
         finally
         {
             JobStore.Discard(staging);

@@ -19,6 +19,18 @@ internal static class Problems
         Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Content-Type",
             $"'{contentType}' is neither application/json nor multipart/form-data");
 
+    /// <summary>Writing the job failed: 507 when the disk is full (ENOSPC, EDQUOT), 503 for any other I/O error. Nothing was recorded.</summary>
+    public static ProblemHttpResult CannotRecord(IOException error)
+    {
+        var full = (error.HResult & 0xFFFF) is NoSpace or QuotaExceeded;
+        return Problem(full ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status503ServiceUnavailable,
+            full ? "The node's state directory is full" : "The node cannot write its state directory", "state_directory",
+            $"the job could not be recorded ({error.Message}); nothing was kept, place the job elsewhere or later");
+    }
+
+    private const int NoSpace = 28;        // ENOSPC
+    private const int QuotaExceeded = 122; // EDQUOT
+
     public static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, title: "The request is not a valid job");
 

@@ -42,6 +42,42 @@ internal static partial class ProcessGroups
         return long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
     }
 
+    /// <summary>
+    /// Every command wrapper alive on this machine (<c>/bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE ...</c>, see
+    /// <see cref="JobRunner"/>), by the exit code file it will write: how a restarted Processor finds a command whose
+    /// pid it did not get to record. Read once at start-up.
+    /// </summary>
+    public static Dictionary<string, ProcessRecord> FindWrappers()
+    {
+        var found = new Dictionary<string, ProcessRecord>(StringComparer.Ordinal);
+        IEnumerable<string> entries;
+        try
+        {
+            entries = Directory.EnumerateDirectories("/proc");
+        }
+        catch (IOException)
+        {
+            return found;
+        }
+        foreach (var entry in entries)
+        {
+            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                continue;
+            string[] argv;
+            try
+            {
+                argv = File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (argv is ["/bin/sh", "-c", _, JobRunner.WrapperName, _, var exitCodePath, ..] && StartTicks(pid) is { } ticks)
+                found[exitCodePath] = new ProcessRecord(-1, pid, ticks);
+        }
+        return found;
+    }
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 }

@@ -6,9 +6,15 @@ using Microsoft.Extensions.Options;
 namespace Drover.Processor.Push;
 
 /// <summary>The two calls a node makes to its scheduler. Both are idempotent (they state facts), so retries are safe.</summary>
-internal sealed class SchedulerClient(IHttpClientFactory clients, IOptions<ProcessorOptions> options)
+internal sealed class SchedulerClient(IHttpClientFactory clients, IOptions<ProcessorOptions> options, TimeProvider time)
 {
     public const string HttpClientName = "scheduler";
+    private long _lastReached = time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>When a call last reached the scheduler (the start of this Processor before any did).</summary>
+    public DateTimeOffset LastReached => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _lastReached));
+
+    private void Reached() => Interlocked.Exchange(ref _lastReached, time.GetUtcNow().ToUnixTimeMilliseconds());
 
     public static void Configure(IServiceProvider services, HttpClient client)
     {
@@ -25,6 +31,7 @@ internal sealed class SchedulerClient(IHttpClientFactory clients, IOptions<Proce
         using var response = await clients.CreateClient(HttpClientName)
             .PostAsJsonAsync(Relative(NodeRoutes.Heartbeat), info, DroverJson.Options, cancellationToken);
         response.EnsureSuccessStatusCode();
+        Reached();
     }
 
     public async Task PushJobsAsync(IReadOnlyList<NodeJobStatus> jobs, CancellationToken cancellationToken)
@@ -33,6 +40,7 @@ internal sealed class SchedulerClient(IHttpClientFactory clients, IOptions<Proce
         using var response = await clients.CreateClient(HttpClientName)
             .PostAsJsonAsync(Relative(path), new NodeJobList { Jobs = jobs }, DroverJson.Options, cancellationToken);
         response.EnsureSuccessStatusCode();
+        Reached();
     }
 
     // Relative to the base address, so that a scheduler behind a path prefix (http://gw/prefix/) keeps its prefix.

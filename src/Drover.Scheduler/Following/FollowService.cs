@@ -21,6 +21,7 @@ internal sealed partial class FollowService(
                     lastRefresh = time.GetUtcNow();
                     await RefreshConfiguredNodesAsync(stoppingToken);
                 }
+                await follower.FenceAsync(stoppingToken);
                 await follower.PollAsync(stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)

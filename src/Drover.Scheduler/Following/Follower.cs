@@ -63,6 +63,44 @@ internal sealed partial class Follower(
             });
     }
 
+    /// <summary>
+    /// Fencing: attempts recorded lost with a node that answers again may still run there, beside the attempt that took
+    /// their place. Ask the node about each one lost recently and kill those it still runs, before they can finish there.
+    /// Also done once per node after this scheduler starts (what an earlier one declared lost).
+    /// </summary>
+    public async Task FenceAsync(CancellationToken cancellationToken)
+    {
+        var since = Wire.Millis(time.GetUtcNow() - FenceWindow);
+        foreach (var node in nodes.TakeFenceDue())
+        {
+            try
+            {
+                var lost = await store.ListLostAttemptsAsync(node.Name, since, cancellationToken);
+                var killed = 0;
+                foreach (var batch in lost.Chunk(100))
+                {
+                    foreach (var status in await backend.GetStatusAsync(node.Target, batch, cancellationToken))
+                    {
+                        if (status.State == JobState.Stopped)
+                            continue;
+                        await backend.KillAsync(node.Target, status.RequestId, cancellationToken);
+                        killed++;
+                    }
+                }
+                if (killed > 0)
+                    LogFenced(node.Name, killed);
+            }
+            catch (NodeUnreachableException e)
+            {
+                nodes.FenceFailed(node.Name);
+                nodes.Failed(node.Name, e.Message);
+            }
+        }
+    }
+
+    /// <summary>How far back attempts recorded lost are fenced when their node returns.</summary>
+    private static readonly TimeSpan FenceWindow = TimeSpan.FromDays(1);
+
     /// <summary>Asks the node about one job now (<c>POST /scheduler/jobs/{id}/update</c>).</summary>
     public async Task RefreshAsync(JobRow job, CancellationToken cancellationToken)
     {
@@ -218,6 +256,18 @@ internal sealed partial class Follower(
 
     private async Task ApplyAsync(IReadOnlyList<(ActiveAttempt Attempt, NodeJobStatus Status)> reports, IReadOnlyList<ActiveAttempt> vanished, CancellationToken cancellationToken)
     {
+        // Which reasons a job retries on is in its spec, which lists of attempts do not read: fetch it for those that failed.
+        var failed = reports.Where(r => r.Attempt.ParsedSpec is null && r.Status is { State: JobState.Stopped, Status: JobStatus.Error })
+            .Select(r => r.Attempt).ToList();
+        if (failed.Count > 0)
+        {
+            var specs = await store.GetSpecsAsync([.. failed.Select(a => a.JobId).Distinct()], cancellationToken);
+            foreach (var attempt in failed)
+            {
+                if (specs.TryGetValue(attempt.JobId, out var spec))
+                    attempt.ParsedSpec = Wire.Spec(spec);
+            }
+        }
         var now = time.GetUtcNow();
         var changes = new List<AttemptChange>();
         foreach (var (attempt, status) in reports)
@@ -238,6 +288,9 @@ internal sealed partial class Follower(
         if (applied.Any(c => c.AttemptState == "stopped"))
             placement.Wake();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} is back and still ran {Count} attempts recorded lost: killed them")]
+    private partial void LogFenced(string node, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Polling node {Node} failed")]
     private partial void LogPollFailed(Exception error, string node);

@@ -32,7 +32,7 @@ internal static class JobsApi
             .DisableAntiforgery()
             .WithSummary("Submit a job")
             .WithDescription("Stores the job and queues it: 202 with its job_id, request_id and href (the same answer again for a request_id already used). "
-                + "Send JSON, form fields (command, shell, env, timeout, max_attempts, label, node, priority, request_id, depends_on, parent, wait_for_children) "
+                + "Send JSON, form fields (command, shell, env, timeout, max_attempts, retry_on, label, node, priority, request_id, depends_on, parent, wait_for_children) "
                 + "or multipart/form-data with files; 400 names the bad field, 413 the body is too large, 415 another content type.")
             .WithRequestExample("application/json", """{"commands": [{"command": ["curl", "https://www.google.com/"]}]}""")
             .WithRequestExample("application/x-www-form-urlencoded", """{"command": "curl \"https://www.google.com/\""}""");

@@ -43,9 +43,13 @@ internal static class Lifecycle
         }
     }
 
-    /// <summary>The node cannot be reached and is down: the attempt is lost and the job goes elsewhere.</summary>
+    /// <summary>
+    /// The node cannot be reached and is down: the attempt is lost and the job goes elsewhere (or stops, when a stop
+    /// was asked for). The attempt says <c>node_lost</c> whatever was asked of it, since nobody saw it end: that is
+    /// what the node is asked about, and killed by, when it comes back (<see cref="Following.Follower.FenceAsync"/>).
+    /// </summary>
     public static AttemptChange Lost(ActiveAttempt attempt, DateTimeOffset now, SchedulerOptions options) =>
-        Finish(attempt, JobStatus.Error, StopReason.NodeLost, null, null, now, null, now, options);
+        Finish(attempt, JobStatus.Error, StopReason.NodeLost, null, null, now, null, now, options) with { AttemptReason = Wire.Word(StopReason.NodeLost) };
 
     /// <summary>The node refused the job for good (it is invalid there): the attempt fails without running.</summary>
     public static AttemptChange PlacementFailed(ActiveAttempt attempt, string detail, DateTimeOffset now, SchedulerOptions options) =>
@@ -83,9 +87,10 @@ internal static class Lifecycle
 
         var lost = reason is StopReason.NodeLost or StopReason.NodeRestarted;
         var failures = (int)attempt.Failures + (lost ? 0 : 1);
+        var retryable = lost || RetriedOn(reason, attempt.ParsedSpec?.RetryOn);
         var retry = lost
             ? attempt.Attempts < attempt.MaxAttempts + LostAttemptAllowance
-            : failures < attempt.MaxAttempts;
+            : retryable && failures < attempt.MaxAttempts;
         if (retry)
         {
             var wait = lost ? TimeSpan.Zero : Backoff(failures, options);
@@ -101,9 +106,19 @@ internal static class Lifecycle
                 FilesDir = null,
             };
         }
-        var jobReason = !lost && attempt.MaxAttempts > 1 ? StopReason.RetriesExhausted : reason;
+        // retries_exhausted only when retries were allowed and ran out; a reason not retried stops the job as itself.
+        var jobReason = !lost && retryable && attempt.MaxAttempts > 1 ? StopReason.RetriesExhausted : reason;
         return change with { JobReason = Wire.Word(jobReason), FailuresDelta = lost ? 0 : 1 };
     }
+
+    /// <summary>The reasons retried when a job does not say (<c>retry_on</c>): every failure but a timeout.</summary>
+    public static readonly IReadOnlyList<StopReason> DefaultRetryOn = [StopReason.ExitCode, StopReason.Killed, StopReason.PlacementFailed];
+
+    /// <summary>What <c>retry_on</c> may name: the reasons a failed attempt can end with that are the job's own.</summary>
+    public static readonly IReadOnlyList<StopReason> Retryable = [StopReason.ExitCode, StopReason.TimedOut, StopReason.Killed, StopReason.PlacementFailed];
+
+    /// <summary>Whether an attempt that failed for <paramref name="reason"/> is retried (while attempts remain).</summary>
+    public static bool RetriedOn(StopReason reason, IReadOnlyList<StopReason>? retryOn) => (retryOn ?? DefaultRetryOn).Contains(reason);
 
     /// <summary>Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries spread out.</summary>
     public static TimeSpan Backoff(int failures, SchedulerOptions options)

@@ -143,7 +143,7 @@ internal static class SubmissionReader
     }
 
     /// <summary>
-    /// The form fields: <c>command</c>, <c>shell</c>, <c>env</c>, <c>timeout</c>, <c>max_attempts</c>, <c>label</c>, <c>node</c>,
+    /// The form fields: <c>command</c>, <c>shell</c>, <c>env</c>, <c>timeout</c>, <c>max_attempts</c>, <c>retry_on</c>, <c>label</c>, <c>node</c>,
     /// <c>priority</c>, <c>request_id</c>, <c>depends_on</c> (<c>12</c> or <c>afternotok:12</c>, repeated), <c>parent</c>, <c>wait_for_children</c>.
     /// </summary>
     private static JobSpec FromFields(IFormCollection form, Dictionary<string, string[]> problems)
@@ -192,6 +192,14 @@ internal static class SubmissionReader
             else
                 problems["depends_on"] = [$"'{item}' is not a job id or condition:id (afterok, afternotok, afterany)"];
         }
+        var retryOn = new List<StopReason>();
+        foreach (var word in form["retry_on"].SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (Wire.TryParse<StopReason>(word, out var reason))
+                retryOn.Add(reason);
+            else
+                problems["retry_on"] = [$"'{word}' is not a reason: {string.Join(", ", Lifecycle.Retryable.Select(r => Wire.Word(r)))}"];
+        }
         var waitForChildren = form["wait_for_children"].ToString();
         if (waitForChildren.Length > 0 && !bool.TryParse(waitForChildren, out _))
             problems["wait_for_children"] = ["wait_for_children is true or false"];
@@ -202,6 +210,7 @@ internal static class SubmissionReader
             RequestId = form.TryGetValue("request_id", out var requestId) ? requestId.ToString() : null,
             TimeoutSeconds = Number(form, problems, "timeout", "timeout_seconds"),
             MaxAttempts = (int?)Integer(form, problems, "max_attempts"),
+            RetryOn = form.ContainsKey("retry_on") ? retryOn : null,
             Priority = (int)(Integer(form, problems, "priority") ?? 0),
             Constraints = labels.Count > 0 || node.Length > 0 ? new JobConstraints { Node = node.Length > 0 ? node : null, Labels = labels } : null,
             DependsOn = dependsOn.Count > 0 ? dependsOn : null,
@@ -253,6 +262,9 @@ internal static class SubmissionReader
             problems["timeout_seconds"] = [timeout];
         if (spec.MaxAttempts is { } m && (m < 1 || m > JobLimits.MaxAttempts))
             problems["max_attempts"] = [$"max_attempts must be between 1 and {JobLimits.MaxAttempts}"];
+        for (var i = 0; i < (spec.RetryOn?.Count ?? 0); i++)
+            if (!Lifecycle.Retryable.Contains(spec.RetryOn![i]))
+                problems[$"retry_on[{i}]"] = [$"retry_on names reasons an attempt of the job's own can fail for: {string.Join(", ", Lifecycle.Retryable.Select(r => Wire.Word(r)))}"];
         if (Math.Abs((long)spec.Priority) > JobLimits.MaxPriority)
             problems["priority"] = [$"priority must be between -{JobLimits.MaxPriority} and {JobLimits.MaxPriority}"];
         if (spec.Constraints?.Node is { } node && !JobRules.IsSafeName(node))

@@ -112,6 +112,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             if (moved && !entry.IsDown(now, _options))
                 return HeartbeatOutcome.MovedWhileUp;
             wake = entry.Info is null || entry.IsDown(now, _options) || entry.Info.Running != info.Running;
+            entry.Returned(now, _options);
             changed = entry.Info is null || moved
                 || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
             entry.Uri = Normalize(info.Uri);
@@ -166,6 +167,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             if (_nodes.TryGetValue(name, out var entry))
             {
                 var wake = entry.Info is null || entry.IsDown(time.GetUtcNow(), _options);
+                entry.Returned(time.GetUtcNow(), _options);
                 entry.Info = info;
                 entry.LastSeen = time.GetUtcNow();
                 entry.LastError = null;
@@ -182,9 +184,35 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         {
             if (_nodes.TryGetValue(name, out var entry))
             {
+                entry.Returned(time.GetUtcNow(), _options);
                 entry.LastSeen = time.GetUtcNow();
                 entry.LastError = null;
             }
+        }
+    }
+
+    /// <summary>
+    /// Nodes that answer again after being down, or that this scheduler has not fenced since it started: whatever was
+    /// recorded lost there may still run and must be killed. Each name is handed out once; <see cref="FenceFailed"/> puts it back.
+    /// </summary>
+    public IReadOnlyList<NodeSnapshot> TakeFenceDue()
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            var due = _nodes.Values.Where(e => e.FenceDue && e.Heard && !e.IsDown(now, _options)).ToList();
+            foreach (var entry in due)
+                entry.FenceDue = false;
+            return due.Select(e => e.ToSnapshot(now, _options)).ToList();
+        }
+    }
+
+    public void FenceFailed(string name)
+    {
+        lock (_lock)
+        {
+            if (_nodes.TryGetValue(name, out var entry))
+                entry.FenceDue = true;
         }
     }
 
@@ -240,6 +268,20 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         public string? LastError { get; set; }
         public DateTimeOffset LastSeen { get; set; }
         public DateTimeOffset? BackoffUntil { get; set; }
+
+        /// <summary>Set while what was lost on the node has not been killed there since it was last heard from again.</summary>
+        public bool FenceDue { get; set; } = true;
+
+        /// <summary>Heard from: if it was down, its lost attempts are to be fenced.</summary>
+        public void Returned(DateTimeOffset now, SchedulerOptions options)
+        {
+            if (IsDown(now, options))
+                FenceDue = true;
+            Heard = true;
+        }
+
+        /// <summary>Answered or heartbeat since this scheduler started (a node loaded from the store is only presumed up).</summary>
+        public bool Heard { get; private set; }
 
         /// <summary>Not heard from within the heartbeat timeout (for a configured node: not answered).</summary>
         public bool IsDown(DateTimeOffset now, SchedulerOptions options) => now - LastSeen > options.HeartbeatTimeout;

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Drover.Contracts;
@@ -29,9 +30,8 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
     {
         // No per-request log scope and log lines (the factory's default): a placement pass makes hundreds of calls,
         // and failures are logged where they are handled, with the job and node they concern.
-        services.AddHttpClient(Client, c => c.Timeout = Timeout.InfiniteTimeSpan)
-            .RemoveAllLoggers()
-            .AddResilienceHandler("node", (pipeline, context) =>
+        var client = services.AddHttpClient(Client, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllLoggers();
+        client.AddResilienceHandler("node", (pipeline, context) =>
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<SchedulerOptions>>().Value;
                 var total = options.NodeCallTimeout;
@@ -61,6 +61,7 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
                 pipeline.AddTimeout(total / 3);
             })
             .SelectPipelineByAuthority();
+        client.AddHttpMessageHandler(() => new TryCounter());
 
         // Log streams live as long as the job; only connecting is bounded.
         services.AddHttpClient(StreamClient, c => c.Timeout = Timeout.InfiniteTimeSpan)
@@ -108,9 +109,14 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
             content = form;
         }
 
+        // A "nothing was recorded" answer (429, a refused connection, an open circuit) speaks for the try that got it
+        // only: when an earlier try of the same start went out and failed (a timeout, a 5xx), that one may have been
+        // recorded and run, so the start's fate is unknown and the follower asks the node, rather than the job going to
+        // another node under the same attempt.
+        var tries = new StrongBox<int>();
         try
         {
-            using var response = await SendAsync(node, HttpMethod.Post, "processor/jobs/new", content, cancellationToken);
+            using var response = await SendAsync(node, HttpMethod.Post, "processor/jobs/new", content, cancellationToken, tries);
             if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
             {
                 try
@@ -124,9 +130,12 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
                 }
             }
             var detail = $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}";
+            if (tries.Value > 1 && (int)response.StatusCode < 500)
+                return new StartResult(StartOutcome.Unknown, Detail: $"{detail} (after {tries.Value - 1} tries that may have been recorded)");
             return response.StatusCode switch
             {
-                HttpStatusCode.TooManyRequests => new StartResult(StartOutcome.Busy, Detail: detail),
+                // 507: the node's disk is full and it recorded nothing, as with a full node.
+                HttpStatusCode.TooManyRequests or HttpStatusCode.InsufficientStorage => new StartResult(StartOutcome.Busy, Detail: detail),
                 HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new StartResult(StartOutcome.NotDelivered, Detail: detail),
                 >= HttpStatusCode.InternalServerError => new StartResult(StartOutcome.Unknown, Detail: detail),
                 _ => new StartResult(StartOutcome.Rejected, Detail: detail),
@@ -134,7 +143,8 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         }
         catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
         {
-            return new StartResult(NeverSent(e) ? StartOutcome.NotDelivered : StartOutcome.Unknown, Detail: e.Message);
+            var certain = tries.Value == 0 || (tries.Value == 1 && NeverSent(e) && e is not BrokenCircuitException);
+            return new StartResult(certain ? StartOutcome.NotDelivered : StartOutcome.Unknown, Detail: e.Message);
         }
         finally
         {
@@ -237,10 +247,26 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         }
     }
 
-    private Task<HttpResponseMessage> SendAsync(NodeTarget node, HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    private Task<HttpResponseMessage> SendAsync(
+        NodeTarget node, HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken, StrongBox<int>? tries = null)
     {
         var request = Request(node, method, path, content);
+        if (tries is not null)
+            request.Options.Set(TryCounter.Key, tries);
         return clients.CreateClient(Client).SendAsync(request, cancellationToken);
+    }
+
+    /// <summary>Inside the retries: counts the tries of a request that went on towards the node (an open circuit stops one before it).</summary>
+    private sealed class TryCounter : DelegatingHandler
+    {
+        public static readonly HttpRequestOptionsKey<StrongBox<int>> Key = new("drover.tries");
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Options.TryGetValue(Key, out var tries))
+                Interlocked.Increment(ref tries.Value);
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     private static HttpRequestMessage Request(NodeTarget node, HttpMethod method, string path, HttpContent? content)

@@ -67,6 +67,7 @@ internal sealed partial class Starter(
             Environment = environment,
             RequestId = attempt.BackendRef,
             TimeoutSeconds = spec.TimeoutSeconds,
+            StopWhenDisconnected = spec.StopWhenDisconnected,
         };
         var files = attempt.FilesDir is { } dir && spec.Files.Count > 0
             ? spec.Files.Select(f => Path.Combine(dir, f)).ToList()

@@ -47,6 +47,9 @@ internal interface IJobStore
     /// <summary>The placed or running attempts of these jobs.</summary>
     Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken);
 
+    /// <summary>Backend refs of attempts on <paramref name="node"/> recorded lost (<c>node_lost</c>) since <paramref name="since"/>: nobody saw them end there.</summary>
+    Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken);
+
     Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
 
     /// <summary>Jobs by state, status and reason, the queue's oldest, and active attempts by node: what metrics show.</summary>
@@ -199,6 +202,9 @@ internal sealed class JobRow
     public long? NotBefore { get; set; }
     public string? QueueReason { get; set; }
     public string? StopRequest { get; set; }
+
+    /// <summary>The reason of the job's latest attempt (not a column: read by the queries that answer the API).</summary>
+    public string? LastReason { get; set; }
     public long? Root { get; set; }
     public long WaitingOn { get; set; }
     public long WaitForChildren { get; set; }

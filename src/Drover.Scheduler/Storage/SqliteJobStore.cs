@@ -167,10 +167,16 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         return results;
     }
 
+    // The latest attempt's reason comes along by primary key: the status shows it under retries_exhausted.
+    /// <summary>The reason the job's latest attempt ended, read beside the job (<c>jobs</c> as <c>j</c>).</summary>
+    private const string LastReason = "(SELECT a.reason FROM attempts a WHERE a.job_id = j.id AND a.number = j.attempts) AS last_reason";
+
+    private const string JobWithLastReason = $"SELECT j.*, {LastReason} FROM jobs j";
+
     public async Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<JobRow>("SELECT * FROM jobs WHERE id = @id", new { id });
+        return await connection.QuerySingleOrDefaultAsync<JobRow>(JobWithLastReason + " WHERE j.id = @id", new { id });
     }
 
     public async Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken)
@@ -216,7 +222,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         var (more, parameters) = MoreFilters(filter);
         return (await connection.QueryAsync<JobRow>(
             $"""
-            SELECT {JobColumnsWithoutSpec} FROM jobs
+            SELECT {JobColumnsWithoutSpec}, {LastReason} FROM jobs j
             WHERE id > @After
               AND (@State IS NULL OR state = @State)
               AND (@Status IS NULL OR status = @Status)
@@ -337,6 +343,17 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
             ActiveAttemptColumns + "\n" + """
             WHERE a.state IN ('placed', 'running') AND a.job_id IN @jobIds
             """, new { jobIds })).AsList();
+    }
+
+    public async Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<string>(
+            """
+            SELECT backend_ref FROM attempts
+            WHERE node = @node AND state = 'stopped' AND reason = 'node_lost' AND finished_at >= @since
+            ORDER BY job_id, number
+            """, new { node, since })).AsList();
     }
 
     public async Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken)
