@@ -32,6 +32,7 @@ public sealed class EndpointMatrixTests(Trio trio)
     {
         ["GET /scheduler/jobs"] = new(Readers, JobDirect: true),
         ["POST /scheduler/jobs/new"] = new(Submitters, JobDirect: true),
+        ["GET /scheduler/jobs/summary"] = new(Readers, JobDirect: true),
         ["GET /scheduler/jobs/{id}"] = new(Readers, JobDirect: true),
         ["GET /scheduler/jobs/{id}/status"] = new(Readers, JobDirect: true),
         ["GET /scheduler/jobs/{id}/log"] = new(Readers, JobDirect: true),
@@ -69,6 +70,7 @@ public sealed class EndpointMatrixTests(Trio trio)
     private static readonly HashSet<string> GatewayRoutes = new(StringComparer.Ordinal)
     {
         "GET /readyz",
+        "GET /dashboard/session",
         "GET /nodes/{name}/processor/{rest}",
         "POST /nodes/{name}/processor/{rest}",
     };
@@ -147,11 +149,16 @@ public sealed class EndpointMatrixTests(Trio trio)
             }
         }
         foreach (var caller in Enum.GetValues<Caller>())
+        {
             await CheckAsync(trio.GatewayUrl, "GET", "/readyz", caller, Answer.Allowed);
+            // Who the caller is (name, role): any key or job token the gateway accepts may ask; it reaches no service.
+            await CheckAsync(trio.GatewayUrl, "GET", "/dashboard/session", caller,
+                caller is Caller.Read or Caller.Submit or Caller.Admin or Caller.RunningJob or Caller.StoppedJob ? Answer.Allowed : Answer.Unauthorized);
+        }
 
         using var kill = await admin.PostAsync($"/scheduler/jobs/{running}/kill", null);
         Assert.True(failures.Count == 0, $"{failures.Count} of {cells} cells differ:\n" + string.Join('\n', failures));
-        Assert.Equal((Table.Count * 2 + ProcessorRoutes.Count * 3 + 1) * tokens.Count, cells);
+        Assert.Equal((Table.Count * 2 + ProcessorRoutes.Count * 3 + 2) * tokens.Count, cells);
     }
 
     private static Answer ThroughGateway(Access access, Caller caller) => caller switch

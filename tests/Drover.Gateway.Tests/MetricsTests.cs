@@ -112,14 +112,14 @@ public sealed class MetricsTests(Trio trio) : IClassFixture<Trio>
         {
             var lines = await ReadSharedAsync(log);
             var stopped = lines.Select(l => JsonDocument.Parse(l).RootElement)
-                .Where(e => e.TryGetProperty("RequestId", out var r) && r.GetString() == $"{id}-1" && e.GetProperty("@mt").GetString()!.Contains("stopped", StringComparison.Ordinal))
+                .Where(e => e.TryGetProperty("RequestId", out var r) && r.GetString()!.StartsWith($"{id}-1-", StringComparison.Ordinal) && e.GetProperty("@mt").GetString()!.Contains("stopped", StringComparison.Ordinal))
                 .ToList();
             if (stopped.Count > 0)
             {
                 Assert.Equal(traceId, stopped[0].GetProperty("@tr").GetString());
                 break;
             }
-            Assert.True(DateTime.UtcNow < deadline, $"no line of the node's log says job {id}-1 stopped:\n{string.Join('\n', lines)}");
+            Assert.True(DateTime.UtcNow < deadline, $"no line of the node's log says job {id}-1-<incarnation> stopped:\n{string.Join('\n', lines)}");
             await Task.Delay(200);
         }
     }

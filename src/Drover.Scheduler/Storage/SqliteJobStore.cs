@@ -204,7 +204,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
     private const string JobColumnsWithoutSpec = """
         id, request_id, state, status, reason, priority, max_attempts, attempts, failures, parent, node, exit_code, message,
         timeout_ms, files_dir, created_at, updated_at, started_at, finished_at, not_before, queue_reason, stop_request,
-        root, waiting_on, wait_for_children, awaiting_children
+        root, waiting_on, wait_for_children, awaiting_children, trace_parent
         """;
 
     public async Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken)
