@@ -53,10 +53,10 @@ internal static class JobsApi
     {
         var limit = options.Value.MaxRequestBodySize;
         if (request.ContentLength > limit)
-            return Problems.TooLarge(limit);
+            return NodeProblems.TooLarge(limit);
         if (request.ContentType is { } contentType && !IsJson(contentType))
         {
-            return Problems.UnsupportedMediaType(contentType.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase)
+            return NodeProblems.UnsupportedMediaType(contentType.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase)
                 ? "this node takes no uploaded files (no 'multipart' feature): an ECS task has nowhere to receive them; send the job as application/json"
                 : $"'{contentType}' is not application/json");
         }
@@ -71,13 +71,13 @@ internal static class JobsApi
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Problems.TooLarge(limit);
+            return NodeProblems.TooLarge(limit);
         }
         if (spec is null)
-            return Problems.Invalid("body", "the body must be a JSON object");
+            return NodeProblems.Invalid("body", "the body must be a JSON object");
         var problems = JobRules.Check(spec);
         if (problems.Count > 0)
-            return Problems.Invalid(problems);
+            return NodeProblems.Invalid(problems);
         var id = spec.RequestId ?? Guid.CreateVersion7().ToString("N");
 
         StartAnswer answer;
@@ -87,7 +87,7 @@ internal static class JobsApi
         }
         catch (AwsServiceException e) when (!e.IsTransient)
         {
-            return Problems.EcsRefused($"{e.ErrorType}: {e.AwsMessage}");
+            return EcsRefused($"{e.ErrorType}: {e.AwsMessage}");
         }
         switch (answer.Outcome)
         {
@@ -97,11 +97,14 @@ internal static class JobsApi
                 return TypedResults.Ok(answer.Status);
             case StartOutcome.SlotsFull:
                 request.HttpContext.Response.Headers.RetryAfter = "1";
-                return Problems.SlotsFull(jobs.Cluster.Options.Slots);
+                return NodeProblems.SlotsFull(jobs.Cluster.Options.Slots);
             default:
-                return Problems.EcsRefused(answer.Failure ?? "RunTask placed no task");
+                return EcsRefused(answer.Failure ?? "RunTask placed no task");
         }
     }
+
+    private static ProblemHttpResult EcsRefused(string why) =>
+        NodeProblems.Problem(StatusCodes.Status503ServiceUnavailable, "ECS started no task", "commands", why);
 
     private static bool IsJson(string contentType) =>
         contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
@@ -133,13 +136,13 @@ internal static class JobsApi
         [FromRoute(Name = "request_id")] string requestId, EcsJobs jobs, CancellationToken cancellationToken) =>
         await jobs.FindAsync(requestId, cancellationToken) is { } job
             ? TypedResults.Ok(await jobs.StatusAsync(job, cancellationToken))
-            : Problems.UnknownJob(requestId);
+            : NodeProblems.UnknownJob(requestId);
 
     private static async Task<Results<Ok<NodeJobStatus>, ValidationProblem, ProblemHttpResult>> PostMessageAsync(
         [FromRoute(Name = "request_id")] string requestId, HttpRequest request, EcsJobs jobs, CancellationToken cancellationToken)
     {
         if (await jobs.FindAsync(requestId, cancellationToken) is not { } job)
-            return Problems.UnknownJob(requestId);
+            return NodeProblems.UnknownJob(requestId);
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = MaxMessageBodySize;
         string? message;
@@ -161,12 +164,12 @@ internal static class JobsApi
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Problems.TooLarge(MaxMessageBodySize);
+            return NodeProblems.TooLarge(MaxMessageBodySize);
         }
         if (message is null)
-            return Problems.Invalid("message", "send {\"message\": \"...\"} or a text/plain body");
+            return NodeProblems.Invalid("message", "send {\"message\": \"...\"} or a text/plain body");
         if (message.Length > MaxMessageLength)
-            return Problems.Invalid("message", $"a message is at most {MaxMessageLength.ToString(CultureInfo.InvariantCulture)} characters");
+            return NodeProblems.Invalid("message", $"a message is at most {MaxMessageLength.ToString(CultureInfo.InvariantCulture)} characters");
         job.Message = message;
         return TypedResults.Ok(await jobs.StatusAsync(job, cancellationToken));
     }
@@ -179,12 +182,12 @@ internal static class JobsApi
         long offset = 0;
         if (query.TryGetValue("offset", out var offsetText)
             && (!long.TryParse(offsetText, NumberStyles.None, CultureInfo.InvariantCulture, out offset)))
-            return Problems.Invalid("offset", "offset must be a whole number of bytes, 0 or more");
+            return NodeProblems.Invalid("offset", "offset must be a whole number of bytes, 0 or more");
         var follow = false;
         if (query.TryGetValue("follow", out var followText) && !bool.TryParse(followText, out follow))
-            return Problems.Invalid("follow", "follow must be true or false");
+            return NodeProblems.Invalid("follow", "follow must be true or false");
         if (await jobs.FindAsync(requestId, cancellationToken) is not { } job)
-            return Problems.UnknownJob(requestId);
+            return NodeProblems.UnknownJob(requestId);
 
         var response = context.Response;
         response.ContentType = "text/plain; charset=utf-8";
@@ -209,34 +212,5 @@ internal static class JobsApi
         [FromRoute(Name = "request_id")] string requestId, EcsJobs jobs, CancellationToken cancellationToken) =>
         await jobs.FindAsync(requestId, cancellationToken) is { } job
             ? TypedResults.Ok(await jobs.KillAsync(job, cancellationToken))
-            : Problems.UnknownJob(requestId);
-}
-
-/// <summary>The problem+json answers of this node, each naming the field at fault.</summary>
-internal static class Problems
-{
-    public static ProblemHttpResult UnknownJob(string requestId) =>
-        Problem(StatusCodes.Status404NotFound, "No such job", "request_id", $"this node has no job '{requestId}'");
-
-    public static ProblemHttpResult TooLarge(long limit) =>
-        Problem(StatusCodes.Status413PayloadTooLarge, "The request body is too large", "body", $"the body is over this node's limit of {limit} bytes");
-
-    public static ProblemHttpResult SlotsFull(int slots) =>
-        Problem(StatusCodes.Status429TooManyRequests, "Every slot of this node is busy", "slots",
-            $"all {slots} slots are running jobs; nothing was started, place the job elsewhere or later");
-
-    public static ProblemHttpResult UnsupportedMediaType(string why) =>
-        Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Content-Type", why);
-
-    public static ProblemHttpResult EcsRefused(string why) =>
-        Problem(StatusCodes.Status503ServiceUnavailable, "ECS started no task", "commands", why);
-
-    public static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
-        TypedResults.ValidationProblem(errors, title: "The request is not a valid job");
-
-    public static ValidationProblem Invalid(string field, string error) => Invalid(new() { [field] = [error] });
-
-    private static ProblemHttpResult Problem(int status, string title, string field, string error) =>
-        TypedResults.Problem(statusCode: status, title: title, detail: error,
-            extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [error] } });
+            : NodeProblems.UnknownJob(requestId);
 }

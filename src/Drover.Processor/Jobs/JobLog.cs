@@ -1,4 +1,5 @@
 using System.Globalization;
+using Drover.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -12,13 +13,13 @@ internal static class JobLog
         CancellationToken cancellationToken)
     {
         if (!store.TryGetRecorded(requestId, out var job))
-            return Problems.UnknownJob(requestId);
+            return NodeProblems.UnknownJob(requestId);
         long start = 0;
         if (offset is not null && (!long.TryParse(offset, NumberStyles.None, CultureInfo.InvariantCulture, out start)))
-            return Problems.Invalid("offset", "offset is a byte offset: a whole number, 0 or more");
+            return NodeProblems.Invalid("offset", "offset is a byte offset: a whole number, 0 or more");
         var following = false;
         if (follow is not null && !bool.TryParse(follow, out following))
-            return Problems.Invalid("follow", "follow is true or false");
+            return NodeProblems.Invalid("follow", "follow is true or false");
 
         return TypedResults.Stream(body => following
             ? FollowAsync(job, start, body, time, cancellationToken)

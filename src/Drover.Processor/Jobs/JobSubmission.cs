@@ -23,7 +23,7 @@ internal static class JobSubmission
         var request = context.Request;
         var limit = options.Value.MaxRequestBodySize;
         if (request.ContentLength > limit)
-            return Problems.TooLarge(limit);
+            return NodeProblems.TooLarge(limit);
 
         string? staging = null; // uploads land here first; it becomes the job's directory, or is deleted
         try
@@ -35,14 +35,14 @@ internal static class JobSubmission
             else if (contentType.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
                 parsed = await ReadMultipartAsync(request, store, s => staging = s, cancellationToken);
             else
-                return Problems.UnsupportedMediaType(contentType);
+                return NodeProblems.UnsupportedMediaType($"'{contentType}' is neither application/json nor multipart/form-data");
             if (parsed.Problem is not null)
                 return parsed.Problem;
 
             var spec = parsed.Spec!;
             var problems = JobRules.Check(spec);
             if (problems.Count > 0)
-                return Problems.Invalid(problems);
+                return NodeProblems.Invalid(problems);
             var id = spec.RequestId ?? Guid.CreateVersion7().ToString("N");
             spec = spec with { RequestId = id };
 
@@ -51,7 +51,7 @@ internal static class JobSubmission
             if (!slots.TryReserve())
             {
                 context.Response.Headers.RetryAfter = "1";
-                return Problems.SlotsFull(slots.Capacity);
+                return NodeProblems.SlotsFull(slots.Capacity);
             }
             // The job holds a slot and the runner starts it at once, so it is recorded as running from the start: the
             // fsync that makes the accept durable also stands for "started", so a restart never runs it again, and
@@ -86,14 +86,14 @@ internal static class JobSubmission
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Problems.TooLarge(limit);
+            return NodeProblems.TooLarge(limit);
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException && !cancellationToken.IsCancellationRequested)
         {
             // The state directory is full or failing: the staging directory goes (finally, below), so nothing was recorded
             // and the caller may place the job elsewhere.
             context.Response.Headers.RetryAfter = "5";
-            return Problems.CannotRecord(e);
+            return NodeProblems.CannotRecord(e);
         }
         finally
         {
@@ -117,7 +117,7 @@ internal static class JobSubmission
         {
             var spec = await JsonSerializer.DeserializeAsync<NodeJobRequest>(body, DroverJson.Options, cancellationToken);
             return spec is null
-                ? new Parsed(null, Problems.Invalid("body", "the body must be a JSON object"), false)
+                ? new Parsed(null, NodeProblems.Invalid("body", "the body must be a JSON object"), false)
                 : new Parsed(spec, null, false);
         }
         catch (JsonException e)
@@ -134,7 +134,7 @@ internal static class JobSubmission
     {
         var boundary = MediaTypeHeaderValue.TryParse(request.ContentType, out var media) ? HeaderUtilities.RemoveQuotes(media.Boundary).Value : null;
         if (string.IsNullOrEmpty(boundary))
-            return new Parsed(null, Problems.Invalid("Content-Type", "multipart/form-data needs a boundary"), false);
+            return new Parsed(null, NodeProblems.Invalid("Content-Type", "multipart/form-data needs a boundary"), false);
 
         var reader = new MultipartReader(boundary, request.Body);
         NodeJobRequest? spec = null;
@@ -144,13 +144,13 @@ internal static class JobSubmission
         {
             if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
                 || !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
-                return new Parsed(null, Problems.Invalid("body", "every part needs 'Content-Disposition: form-data; name=...'"), false);
+                return new Parsed(null, NodeProblems.Invalid("body", "every part needs 'Content-Disposition: form-data; name=...'"), false);
             var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
             if (name == "spec")
             {
                 // `curl -F spec=@job.json` sends the spec as a file part; it is still the spec.
                 if (spec is not null)
-                    return new Parsed(null, Problems.Invalid("spec", "only one 'spec' part is allowed"), false);
+                    return new Parsed(null, NodeProblems.Invalid("spec", "only one 'spec' part is allowed"), false);
                 var read = await ReadJsonAsync(section.Body, cancellationToken);
                 if (read.Problem is not null)
                     return read;
@@ -160,9 +160,9 @@ internal static class JobSubmission
             {
                 var fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
                 if (JobRules.CheckFileName(fileName) is { } bad)
-                    return new Parsed(null, Problems.Invalid("files", bad), false);
+                    return new Parsed(null, NodeProblems.Invalid("files", bad), false);
                 if (!names.Add(fileName!))
-                    return new Parsed(null, Problems.Invalid("files", $"file name '{fileName}' is given twice"), false);
+                    return new Parsed(null, NodeProblems.Invalid("files", $"file name '{fileName}' is given twice"), false);
                 if (work is null)
                 {
                     var staging = store.CreateStaging();
@@ -175,12 +175,12 @@ internal static class JobSubmission
             }
             else
             {
-                return new Parsed(null, Problems.Invalid(name.Length > 0 ? name : "body",
+                return new Parsed(null, NodeProblems.Invalid(name.Length > 0 ? name : "body",
                     $"unknown form field '{name}': send the job's JSON as 'spec' and files as file parts"), false);
             }
         }
         return spec is null
-            ? new Parsed(null, Problems.Invalid("spec", "a multipart job needs a part named 'spec' holding the job's JSON"), false)
+            ? new Parsed(null, NodeProblems.Invalid("spec", "a multipart job needs a part named 'spec' holding the job's JSON"), false)
             : new Parsed(spec, null, work is not null);
     }
 }

@@ -72,14 +72,14 @@ internal static class JobsApi
     }
 
     private static Results<Ok<NodeJobStatus>, ProblemHttpResult> GetStatus([FromRoute(Name = "request_id")] string requestId, JobStore store) =>
-        store.TryGetRecorded(requestId, out var job) ? TypedResults.Ok(job.Status) : Problems.UnknownJob(requestId);
+        store.TryGetRecorded(requestId, out var job) ? TypedResults.Ok(job.Status) : NodeProblems.UnknownJob(requestId);
 
     /// <summary>A running job records a progress message: <c>{"message": "..."}</c> or a text/plain body.</summary>
     private static async Task<Results<Ok<NodeJobStatus>, ValidationProblem, ProblemHttpResult>> PostMessageAsync(
         [FromRoute(Name = "request_id")] string requestId, HttpRequest request, JobStore store, CancellationToken cancellationToken)
     {
         if (!store.TryGetRecorded(requestId, out var job))
-            return Problems.UnknownJob(requestId);
+            return NodeProblems.UnknownJob(requestId);
         // A message is small: never read a body the size of an upload into memory for one.
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = MaxMessageBodySize;
@@ -89,7 +89,7 @@ internal static class JobsApi
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Problems.TooLarge(MaxMessageBodySize);
+            return NodeProblems.TooLarge(MaxMessageBodySize);
         }
     }
 
@@ -114,9 +114,9 @@ internal static class JobsApi
             }
         }
         if (message is null)
-            return Problems.Invalid("message", "send {\"message\": \"...\"} or a text/plain body");
+            return NodeProblems.Invalid("message", "send {\"message\": \"...\"} or a text/plain body");
         if (message.Length > MaxMessageLength)
-            return Problems.Invalid("message", $"a message is at most {MaxMessageLength.ToString(CultureInfo.InvariantCulture)} characters");
+            return NodeProblems.Invalid("message", $"a message is at most {MaxMessageLength.ToString(CultureInfo.InvariantCulture)} characters");
 
         lock (job.Gate)
             JobStore.SaveStatus(job, job.Status with { Message = message }, durable: false);
@@ -127,7 +127,7 @@ internal static class JobsApi
         [FromRoute(Name = "request_id")] string requestId, JobStore store, JobRunner runner, CancellationToken cancellationToken)
     {
         if (!store.TryGetRecorded(requestId, out var job))
-            return Problems.UnknownJob(requestId);
+            return NodeProblems.UnknownJob(requestId);
         return TypedResults.Ok(await runner.KillAsync(job, StopReason.Killed, cancellationToken));
     }
 }

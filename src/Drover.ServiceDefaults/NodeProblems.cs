@@ -1,9 +1,13 @@
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Drover.Processor.Jobs;
+namespace Drover.ServiceDefaults;
 
-/// <summary>The problem+json answers that are not plain validation problems, each naming the field at fault.</summary>
-internal static class Problems
+/// <summary>
+/// The node protocol's problem+json answers (docs/node-protocol.md), each naming the field at fault: the same words
+/// from every node written in C# (the Processor, the ECS node service).
+/// </summary>
+public static class NodeProblems
 {
     public static ProblemHttpResult UnknownJob(string requestId) =>
         Problem(StatusCodes.Status404NotFound, "No such job", "request_id", $"this node has no job '{requestId}'");
@@ -15,13 +19,13 @@ internal static class Problems
         Problem(StatusCodes.Status429TooManyRequests, "Every slot of this node is busy", "slots",
             $"all {slots} slots are running jobs; nothing was recorded, place the job elsewhere or later");
 
-    public static ProblemHttpResult UnsupportedMediaType(string? contentType) =>
-        Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Content-Type",
-            $"'{contentType}' is neither application/json nor multipart/form-data");
+    public static ProblemHttpResult UnsupportedMediaType(string why) =>
+        Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type", "Content-Type", why);
 
     /// <summary>Writing the job failed: 507 when the disk is full (ENOSPC, EDQUOT), 503 for any other I/O error. Nothing was recorded.</summary>
     public static ProblemHttpResult CannotRecord(IOException error)
     {
+        ArgumentNullException.ThrowIfNull(error);
         var full = (error.HResult & 0xFFFF) is NoSpace or QuotaExceeded;
         return Problem(full ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status503ServiceUnavailable,
             full ? "The node's state directory is full" : "The node cannot write its state directory", "state_directory",
@@ -36,7 +40,8 @@ internal static class Problems
 
     public static ValidationProblem Invalid(string field, string error) => Invalid(new() { [field] = [error] });
 
-    private static ProblemHttpResult Problem(int status, string title, string field, string error) =>
+    /// <summary>A problem with <paramref name="status"/> whose <c>errors</c> name <paramref name="field"/>.</summary>
+    public static ProblemHttpResult Problem(int status, string title, string field, string error) =>
         TypedResults.Problem(statusCode: status, title: title, detail: error,
             extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [error] } });
 }
