@@ -345,6 +345,9 @@ public sealed class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsP
         Assert.Equal(HttpStatusCode.OK, events.StatusCode);
         // A followed log of a job no node has taken waits, and holds its place meanwhile.
         var follow = Cluster.Client.GetAsync($"/scheduler/jobs/{queued}/log?follow=true", HttpCompletionOption.ResponseHeadersRead);
+        // The follow has no answer to wait for until a node takes the job: give it time to take its place before
+        // the probes below, each of which holds a place itself for a moment.
+        await Task.Delay(TimeSpan.FromSeconds(2));
         await Cluster.Eventually(async () =>
         {
             using var third = await Cluster.Client.GetAsync("/scheduler/events", HttpCompletionOption.ResponseHeadersRead);
