@@ -8,6 +8,7 @@ ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0
 ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0
 
 FROM ${SDK_IMAGE} AS build
+LABEL drover.image=build
 ARG SERVICE
 ARG PUBLISHED=
 WORKDIR /src
@@ -18,6 +19,7 @@ RUN test -n "$SERVICE" || { echo "--build-arg SERVICE=Gateway|Scheduler|Processo
     && ln -s "Drover.$SERVICE.dll" /app/service.dll
 
 FROM ${RUNTIME_IMAGE}
+LABEL drover.image=service
 WORKDIR /app
 COPY --from=build /app .
 # Not root: a Processor runs its jobs as this user. /data is where state lives (a volume in docker-compose.yml); a

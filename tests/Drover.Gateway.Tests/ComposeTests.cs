@@ -85,7 +85,11 @@ public sealed class ComposeTests
         finally
         {
             if (File.Exists(Path.Combine(work, "docker-compose.yml")))
+            {
                 await TryRunAsync("docker-compose", [.. compose, "down", "-v", "--remove-orphans", "-t", "5"], environment);
+                // Build stages and images that a newer build untagged; the tagged images stay, as the next build's cache.
+                await TryRunAsync("docker", "image", "prune", "-f", "--filter", "label=drover.image");
+            }
             Directory.Delete(work, recursive: true);
         }
     }

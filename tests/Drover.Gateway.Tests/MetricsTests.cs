@@ -34,6 +34,14 @@ public sealed class MetricsTests(Trio trio) : IClassFixture<Trio>
         Assert.Contains("drover_queue_depth", await TextAsync(reader, "/scheduler/metrics"), StringComparison.Ordinal);
         Assert.Contains("drover_processor_slots_in_use", await TextAsync(reader, "/processor/metrics"), StringComparison.Ordinal);
         Assert.Contains("drover_processor_slots", await TextAsync(reader, $"/nodes/{Trio.NodeName}/processor/metrics"), StringComparison.Ordinal);
+        // Services in one process (as here, and in `drover dev`) each show their own HTTP metrics only.
+        using var submitter = trio.Client(Trio.SubmitKey);
+        await Trio.SubmitAsync(submitter, """{"commands": [{"exec": ["true"]}]}""");
+        const string route = "http_route=\"/scheduler/jobs/new\"";
+        Assert.Contains(route, await TextAsync(scheduler, "/metrics"), StringComparison.Ordinal);
+        Assert.DoesNotContain(route, await TextAsync(reader, "/metrics"), StringComparison.Ordinal);
+        Assert.DoesNotContain(route, await TextAsync(processor, "/metrics"), StringComparison.Ordinal);
+
         // A read key still reads no more than before: the Processor's jobs stay an admin's.
         using (var refused = await reader.GetAsync("/processor/jobs/status"))
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);

@@ -7,7 +7,7 @@ namespace Drover.Gateway.Tests;
 public sealed class RoleRulesTests
 {
     [Theory]
-    // read: GET and HEAD under /scheduler, nothing else
+    // read: GET and HEAD under /scheduler, nothing else but metrics
     [InlineData("read", "GET", "/scheduler/jobs", true)]
     [InlineData("read", "HEAD", "/scheduler/jobs/4/log", true)]
     [InlineData("read", "GET", "/scheduler/nodes", true)]
@@ -15,6 +15,16 @@ public sealed class RoleRulesTests
     [InlineData("read", "DELETE", "/scheduler/queue/4", false)]
     [InlineData("read", "GET", "/processor/info", false)]
     [InlineData("read", "GET", "/nodes/n1/processor/info", false)]
+    // ... and every service's metrics: a scraper's key is a read key
+    [InlineData("read", "GET", "/metrics", true)]
+    [InlineData("read", "GET", "/scheduler/metrics", true)]
+    [InlineData("read", "GET", "/processor/metrics", true)]
+    [InlineData("read", "GET", "/Nodes/n1/Processor/Metrics", true)]
+    [InlineData("read", "POST", "/metrics", false)]
+    [InlineData("read", "GET", "/processor/metrics/more", false)]
+    [InlineData("read", "GET", "/nodes//processor/metrics", false)]
+    [InlineData("read", "GET", "/processor/jobs/metrics", false)]
+    [InlineData("job", "GET", "/metrics", false)]
     // submit: read, plus new jobs and DAGs, and update, kill, retry of a job
     [InlineData("submit", "GET", "/scheduler/queue", true)]
     [InlineData("submit", "POST", "/scheduler/jobs/new", true)]
