@@ -24,7 +24,7 @@ internal sealed partial class Follower(
     /// </summary>
     public async Task<IReadOnlyList<string>> PushedAsync(string node, NodeJobList list, CancellationToken cancellationToken)
     {
-        var jobIds = list.Jobs.Select(s => JobIdOf(s.RequestId)).OfType<long>().Distinct().ToList();
+        var jobIds = list.Jobs.Select(s => AttemptRef.Parse(s.RequestId)?.JobId).OfType<long>().Distinct().ToList();
         var attempts = await store.ListActiveAttemptsOfJobsAsync(jobIds, cancellationToken);
         var pushed = list.Jobs.Select(s => s.RequestId).ToHashSet(StringComparer.Ordinal);
         var foreign = attempts.Where(a => a.Node != node && pushed.Contains(a.BackendRef)).Select(a => a.BackendRef).ToList();
@@ -39,10 +39,6 @@ internal sealed partial class Follower(
         await ApplyAsync(reports, [], cancellationToken);
         return [];
     }
-
-    /// <summary>The job of a node request id <c>"&lt;job id&gt;-&lt;attempt&gt;-&lt;incarnation&gt;"</c> (older stores: without the incarnation); null for one this scheduler did not make.</summary>
-    private static long? JobIdOf(string requestId) =>
-        requestId.Split('-') is [var job, ..] and { Length: 2 or 3 } && long.TryParse(job, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : null;
 
     /// <summary>Asks every node with placed or running attempts about all of them, one call per node.</summary>
     public async Task PollAsync(CancellationToken cancellationToken)

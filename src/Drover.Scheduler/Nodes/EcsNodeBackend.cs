@@ -76,7 +76,7 @@ internal sealed partial class EcsNodeBackend(
         if (files.Count > 0)
             return new StartResult(StartOutcome.Rejected, Detail: "an ECS node takes no uploaded files: its task has nowhere to receive them");
         var attemptRef = request.RequestId ?? throw new ArgumentException("the scheduler names every attempt", nameof(request));
-        var (jobId, attempt) = ParseRef(attemptRef) ?? throw new ArgumentException($"'{attemptRef}' is not <job>-<attempt>", nameof(request));
+        var (jobId, attempt) = AttemptRef.Parse(attemptRef) ?? throw new ArgumentException($"'{attemptRef}' is not <job>-<attempt>", nameof(request));
         try
         {
             var started = await cluster.StartAsync(new EcsStartRequest
@@ -270,7 +270,7 @@ internal sealed partial class EcsNodeBackend(
     /// <summary>Reads the recorded ARNs of these attempts into memory; answers those the store has none for.</summary>
     private async Task<List<string>> RecallAsync(string node, IReadOnlyList<string> attemptRefs, CancellationToken cancellationToken)
     {
-        var keys = attemptRefs.Select(ParseRef).OfType<(long, int)>().ToList();
+        var keys = attemptRefs.Select(AttemptRef.Parse).OfType<(long, int)>().ToList();
         var recorded = await store.GetNodeRefsAsync(node, keys, cancellationToken);
         var missing = new List<string>();
         foreach (var attemptRef in attemptRefs)
@@ -290,7 +290,7 @@ internal sealed partial class EcsNodeBackend(
     private async Task RememberAsync(string node, string attemptRef, string arn, CancellationToken cancellationToken)
     {
         _arns[(node, attemptRef)] = arn;
-        if (ParseRef(attemptRef) is not var (jobId, number))
+        if (AttemptRef.Parse(attemptRef) is not var (jobId, number))
             return;
         try
         {
@@ -301,14 +301,6 @@ internal sealed partial class EcsNodeBackend(
             LogRecordFailed(e, attemptRef, arn);
         }
     }
-
-    /// <summary>The job and attempt of <c>&lt;job&gt;-&lt;attempt&gt;-&lt;incarnation&gt;</c> (older stores: without the incarnation).</summary>
-    private static (long JobId, int Number)? ParseRef(string attemptRef) =>
-        attemptRef.Split('-') is [var job, var number, ..] and { Length: 2 or 3 }
-            && long.TryParse(job, NumberStyles.None, CultureInfo.InvariantCulture, out var jobId)
-            && int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var attempt)
-            ? (jobId, attempt)
-            : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recording task {TaskArn} of {AttemptRef} failed; it will be found by startedBy")]
     private partial void LogRecordFailed(Exception error, string attemptRef, string taskArn);

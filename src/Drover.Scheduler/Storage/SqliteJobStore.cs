@@ -268,7 +268,7 @@ internal sealed partial class SqliteJobStore : IJobStore, IDisposable
         {
             if (await claimJob.RunAsync(claim.JobId, claim.Number, claim.Node, now) != 1)
                 continue;
-            var placed = claim with { BackendRef = string.Create(CultureInfo.InvariantCulture, $"{claim.JobId}-{claim.Number}-{_incarnation}") };
+            var placed = claim with { BackendRef = AttemptRef.Format(claim.JobId, claim.Number, _incarnation) };
             await insertAttempt.RunAsync(placed.JobId, placed.Number, placed.Node, placed.BackendRef, now);
             await appendEvent.RunAsync(placed.JobId, now);
             won.Add(placed);
