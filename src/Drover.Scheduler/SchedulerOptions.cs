@@ -168,8 +168,8 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
             else if (credential == options.Token)
                 failures.Add($"Scheduler:NodeCredentials:{node} must differ from Scheduler:Token: a node's credential may do far less.");
         }
-        if (options.LeaseDuration < TimeSpan.FromSeconds(1) || options.LeaseDuration > options.HeartbeatTimeout)
-            failures.Add($"Scheduler:LeaseDuration must be between 00:00:01 and Scheduler:HeartbeatTimeout ({options.HeartbeatTimeout}), not {options.LeaseDuration}.");
+        if (options.LeaseDuration < TimeSpan.FromSeconds(1))
+            failures.Add($"Scheduler:LeaseDuration must be at least 00:00:01, not {options.LeaseDuration}.");
         if (Storage.SqlDialect.IsPostgres(options.Database))
         {
             try
