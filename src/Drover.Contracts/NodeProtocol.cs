@@ -68,6 +68,9 @@ public sealed record NodeInfo
 
     /// <summary>How long the node keeps a stopped job (its status and log) before it forgets it; absent: it does not say.</summary>
     public double? JobRetentionSeconds { get; init; }
+
+    /// <summary>The schedulers a node with the feature <c>push</c> registers with; absent: it does not say.</summary>
+    public IReadOnlyList<string>? SchedulerUrls { get; init; }
 }
 
 /// <summary>Names of the optional parts of the node protocol, announced in <see cref="NodeInfo.Features"/>.</summary>

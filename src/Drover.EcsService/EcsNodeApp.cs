@@ -39,6 +39,7 @@ public static class EcsNodeApp
         var services = builder.Services;
         services.AddDroverAws();
         services.AddOptions<EcsNodeServiceOptions>().BindConfiguration(EcsNodeServiceOptions.Section).ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<EcsNodeServiceOptions>, EcsNodeServiceOptionsSetup>();
         services.AddSingleton<IValidateOptions<EcsNodeServiceOptions>, EcsNodeServiceOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((kestrel, configuration) =>
         {
@@ -48,7 +49,7 @@ public static class EcsNodeApp
         services.AddSingleton<EcsJobs>();
         services.AddSingleton<NodeInfoSource>();
         services.AddSingleton<SchedulerLink>();
-        services.AddHttpClient(SchedulerLink.HttpClientName, SchedulerLink.Configure).RemoveAllLoggers().AddStandardResilienceHandler();
+        services.AddHttpClient(SchedulerLink.HttpClientName, SchedulerLink.Configure).RemoveAllLoggers().AddSchedulerFailoverResilience();
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<TaskWatcher>();
     }

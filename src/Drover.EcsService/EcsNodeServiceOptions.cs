@@ -1,4 +1,5 @@
 using Drover.Aws;
+using Drover.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Drover.EcsService;
@@ -14,7 +15,13 @@ public sealed class EcsNodeServiceOptions
     /// <summary>The node's token: every call but <c>/healthz</c> needs it as <c>Authorization: Bearer</c>.</summary>
     public string? Token { get; set; }
 
-    /// <summary>The scheduler to register with (heartbeats); none: the scheduler must list this node statically.</summary>
+    /// <summary>
+    /// The schedulers to register with (heartbeats) and push to, each call to whichever answers; none: the scheduler
+    /// must list this node statically. A list (<c>EcsNode:SchedulerUrls:0=...</c>) or one value separated by <c>;</c>.
+    /// </summary>
+    public IList<string> SchedulerUrls { get; } = [];
+
+    /// <summary>The shortcut for one scheduler: <see cref="SchedulerUrls"/> with one entry. Not both.</summary>
     public Uri? SchedulerUrl { get; set; }
     public string? SchedulerToken { get; set; }
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
@@ -30,6 +37,8 @@ public sealed class EcsNodeServiceOptions
 
     /// <summary>ECS's own limit on a container override is 8 KiB of command and environment; a body is kept well under a megabyte.</summary>
     public long MaxRequestBodySize { get; set; } = 1024 * 1024;
+
+    internal IReadOnlyList<Uri> Schedulers() => SchedulerUrlSettings.Resolve(SchedulerUrl, SchedulerUrls);
 }
 
 internal sealed class EcsNodeServiceOptionsValidator(IOptions<AwsOptions> aws) : IValidateOptions<EcsNodeServiceOptions>
@@ -39,8 +48,7 @@ internal sealed class EcsNodeServiceOptionsValidator(IOptions<AwsOptions> aws) :
         var errors = new List<string>();
         if (aws.Value.EcsNodes.Count != 1)
             errors.Add($"Aws:EcsNodes must name exactly one ECS cluster for this node (it names {aws.Value.EcsNodes.Count})");
-        if (options.SchedulerUrl is { IsAbsoluteUri: false })
-            errors.Add("EcsNode:SchedulerUrl must be an absolute URL");
+        errors.AddRange(SchedulerUrlSettings.Problems(EcsNodeServiceOptions.Section, options.SchedulerUrl, options.SchedulerUrls.ToList()));
         if (options.AdvertiseUri is { IsAbsoluteUri: false })
             errors.Add("EcsNode:AdvertiseUri must be an absolute URL");
         if (options.HeartbeatInterval <= TimeSpan.Zero)
@@ -53,4 +61,11 @@ internal sealed class EcsNodeServiceOptionsValidator(IOptions<AwsOptions> aws) :
             errors.Add("EcsNode:MaxRequestBodySize must be positive");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+}
+
+/// <summary>Accepts <c>EcsNode:SchedulerUrls=http://a;http://b</c> as well as the list form.</summary>
+internal sealed class EcsNodeServiceOptionsSetup(IConfiguration configuration) : IPostConfigureOptions<EcsNodeServiceOptions>
+{
+    public void PostConfigure(string? name, EcsNodeServiceOptions options) =>
+        SchedulerUrlSettings.AddJoined(configuration, EcsNodeServiceOptions.Section, options.SchedulerUrls);
 }

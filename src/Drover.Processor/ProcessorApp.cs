@@ -37,6 +37,7 @@ public static class ProcessorApp
     {
         var services = builder.Services;
         services.AddOptions<ProcessorOptions>().BindConfiguration(ProcessorOptions.Section).ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<ProcessorOptions>, ProcessorOptionsSetup>();
         services.AddSingleton<IValidateOptions<ProcessorOptions>, ProcessorOptionsValidator>();
         // Read straight from configuration: the server is built before options are validated at start, and a bad
         // setting should fail there with every other one, not here alone.
@@ -55,10 +56,10 @@ public static class ProcessorApp
         services.AddHostedService<JobRecovery>();
         services.AddHostedService<JobPruner>();
 
-        // Push to the scheduler (feature "push"): both loops do nothing unless Processor:SchedulerUrl is set.
+        // Push to the schedulers (feature "push"): the loops do nothing unless Processor:SchedulerUrl(s) is set.
         services.AddSingleton<JobEvents>();
         services.AddSingleton<SchedulerClient>();
-        services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).RemoveAllLoggers().AddStandardResilienceHandler();
+        services.AddHttpClient(SchedulerClient.HttpClientName, SchedulerClient.Configure).RemoveAllLoggers().AddSchedulerFailoverResilience();
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<PushService>();
         services.AddHostedService<DisconnectWatch>();

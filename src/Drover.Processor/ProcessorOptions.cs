@@ -1,4 +1,5 @@
 using Drover.Contracts;
+using Drover.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Processor;
@@ -31,7 +32,13 @@ public sealed class ProcessorOptions
     /// <summary>How long a killed job's processes get between SIGTERM and SIGKILL.</summary>
     public TimeSpan KillGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>When set, the node registers with this scheduler and pushes job state changes to it.</summary>
+    /// <summary>
+    /// The schedulers the node registers with and pushes job state changes to, each call to whichever answers (several
+    /// schedulers over one database). A list (<c>Processor:SchedulerUrls:0=...</c>) or one value separated by <c>;</c>.
+    /// </summary>
+    public IList<string> SchedulerUrls { get; } = [];
+
+    /// <summary>The shortcut for one scheduler: <see cref="SchedulerUrls"/> with one entry. Not both.</summary>
     public Uri? SchedulerUrl { get; set; }
 
     public string? SchedulerToken { get; set; }
@@ -43,6 +50,9 @@ public sealed class ProcessorOptions
     /// <c>HOME</c>, <c>USER</c>, <c>LOGNAME</c>, <c>SHELL</c>, <c>LANG</c>, <c>LANGUAGE</c>, <c>LC_*</c>, <c>TZ</c> and <c>TMPDIR</c>.
     /// </summary>
     public List<string> InheritEnvironment { get; set; } = [];
+
+    /// <summary>The schedulers in order, from whichever of the two settings is used; none: the node does not push.</summary>
+    internal IReadOnlyList<Uri> Schedulers() => SchedulerUrlSettings.Resolve(SchedulerUrl, SchedulerUrls);
 
     /// <summary>A job stopped this long ago is forgotten: its directory (status, log, files) is deleted. Said in <c>/processor/info</c>.</summary>
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromDays(7);
@@ -78,8 +88,7 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
             failures.Add("Processor:DisconnectedStopAfter must be longer than Processor:HeartbeatInterval.");
         if (options.AdvertiseUri is { } advertise && !IsHttp(advertise))
             failures.Add("Processor:AdvertiseUri must be an absolute http(s) uri.");
-        if (options.SchedulerUrl is { } scheduler && !IsHttp(scheduler))
-            failures.Add("Processor:SchedulerUrl must be an absolute http(s) uri.");
+        failures.AddRange(SchedulerUrlSettings.Problems(ProcessorOptions.Section, options.SchedulerUrl, options.SchedulerUrls.ToList()));
         foreach (var variable in options.InheritEnvironment)
         {
             if (variable.StartsWith(ProcessorOptions.Section, StringComparison.OrdinalIgnoreCase) || variable.StartsWith("DROVER_", StringComparison.Ordinal)
@@ -95,4 +104,11 @@ internal sealed class ProcessorOptionsValidator : IValidateOptions<ProcessorOpti
     }
 
     private static bool IsHttp(Uri uri) => uri.IsAbsoluteUri && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+}
+
+/// <summary>Accepts <c>Processor:SchedulerUrls=http://a;http://b</c> as well as the list form, so a command line stays short.</summary>
+internal sealed class ProcessorOptionsSetup(IConfiguration configuration) : IPostConfigureOptions<ProcessorOptions>
+{
+    public void PostConfigure(string? name, ProcessorOptions options) =>
+        SchedulerUrlSettings.AddJoined(configuration, ProcessorOptions.Section, options.SchedulerUrls);
 }

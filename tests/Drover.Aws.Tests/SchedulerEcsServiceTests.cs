@@ -18,6 +18,7 @@ public sealed class SchedulerEcsServiceTests : IAsyncLifetime, IDisposable
     private const string NodeName = "ecs-service";
     private readonly string _token = Guid.NewGuid().ToString("N");
     private readonly int _port = FreePort();
+    private readonly int _deadPort = FreePort();
     private FakeAws _fake = null!;
     private TestScheduler _scheduler = null!;
     private WebApplication? _service;
@@ -50,7 +51,9 @@ public sealed class SchedulerEcsServiceTests : IAsyncLifetime, IDisposable
     {
         _service = EcsNodeApp.Create([
             .. EcsNodeService.Arguments(_fake, _token, _port, NodeName),
-            "--EcsNode:SchedulerUrl", _scheduler.Client.BaseAddress!.ToString(),
+            // A first scheduler that is down: registration and pushes fail over to the one that answers.
+            "--EcsNode:SchedulerUrls:0", $"http://127.0.0.1:{_deadPort}/",
+            "--EcsNode:SchedulerUrls:1", _scheduler.Client.BaseAddress!.ToString(),
         ]);
         await _service.StartAsync();
     }
@@ -161,5 +164,18 @@ public sealed class EcsNodeServiceOptionsTests
         ]);
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
         Assert.Contains("exactly one ECS cluster", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task It_takes_one_scheduler_url_or_a_list_not_both()
+    {
+        await using var fake = await FakeAws.StartAsync();
+        await using var app = EcsNodeApp.Create([
+            .. EcsNodeService.Arguments(fake, "t0k3n"),
+            "--EcsNode:SchedulerUrl=http://127.0.0.1:8081", "--EcsNode:SchedulerUrls=http://127.0.0.1:8091;ftp://scheduler",
+        ]);
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
+        Assert.Contains(error.Failures, f => f.Contains("EcsNode:SchedulerUrl and EcsNode:SchedulerUrls", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("'ftp://scheduler'", StringComparison.Ordinal));
     }
 }

@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
 using Drover.Contracts;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Drover.Processor.Tests;
 
@@ -13,7 +10,7 @@ public sealed class PushTests
     {
         await using var scheduler = await FakeScheduler.StartAsync();
         await using var host = await ProcessorHost.StartAsync(null,
-            "--Processor:Name", "pusher", "--Processor:SchedulerUrl", new Uri(scheduler.Address, "drover").ToString(), // a scheduler behind a path
+            "--Processor:Name", "pusher", "--Processor:SchedulerUrl", scheduler.Url.ToString(), // a scheduler behind a path
             "--Processor:SchedulerToken", "node-token", "--Processor:HeartbeatInterval", "00:00:00.200");
 
         await ProcessorHost.WaitUntilAsync(() => scheduler.Heartbeats.Count >= 2, "two heartbeats");
@@ -59,47 +56,5 @@ public sealed class PushTests
         Assert.True(status.FinishedAt - before >= TimeSpan.FromSeconds(1), $"stopped at {status.FinishedAt}, the host started after {before}");
         // A job that did not ask runs on: only the scheduler decides about it.
         Assert.Equal(JobState.Running, (await host.StatusAsync(other)).State);
-    }
-
-    /// <summary>Just enough of a scheduler to record what a node sends it.</summary>
-    private sealed class FakeScheduler : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-
-        private FakeScheduler(WebApplication app) => _app = app;
-
-        public ConcurrentQueue<NodeInfo> Heartbeats { get; } = new();
-        public ConcurrentQueue<(string Node, NodeJobStatus Job)> Pushed { get; } = new();
-        public ConcurrentQueue<string> Authorizations { get; } = new();
-        public Uri Address => new(_app.Urls.First());
-
-        public static async Task<FakeScheduler> StartAsync()
-        {
-            var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
-            var app = builder.Build();
-            var scheduler = new FakeScheduler(app);
-            var drover = app.MapGroup("/drover");
-            drover.MapPost(NodeRoutes.Heartbeat, async (HttpRequest request) =>
-            {
-                scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
-                scheduler.Heartbeats.Enqueue((await request.ReadFromJsonAsync<NodeInfo>(DroverJson.Options))!);
-                return Results.Ok();
-            });
-            drover.MapPost(NodeRoutes.PushJobs, async (string name, HttpRequest request) =>
-            {
-                scheduler.Authorizations.Enqueue(request.Headers.Authorization.ToString());
-                foreach (var job in (await request.ReadFromJsonAsync<NodeJobList>(DroverJson.Options))!.Jobs)
-                    scheduler.Pushed.Enqueue((name, job));
-                return Results.Ok();
-            });
-            await app.StartAsync();
-            return scheduler;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
     }
 }

@@ -16,7 +16,8 @@ internal sealed class NodeInfoSource(EcsJobs jobs, IOptions<EcsNodeServiceOption
     public NodeInfo Current()
     {
         var features = new List<string> { NodeFeatures.LogFollow, NodeFeatures.Slots };
-        if (options.Value.SchedulerUrl is not null)
+        var schedulers = options.Value.Schedulers();
+        if (schedulers.Count > 0)
             features.Add(NodeFeatures.Push);
         var info = jobs.Cluster.Info(jobs.Running);
         // backend=ecs names the scheduler's in-process ECS nodes, which have no node-protocol address (the gateway
@@ -29,6 +30,7 @@ internal sealed class NodeInfoSource(EcsJobs jobs, IOptions<EcsNodeServiceOption
             Uri = (options.Value.AdvertiseUri?.ToString()
                    ?? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "").TrimEnd('/'),
             Features = features,
+            SchedulerUrls = schedulers.Count > 0 ? [.. schedulers.Select(s => s.ToString())] : null,
         };
     }
 }

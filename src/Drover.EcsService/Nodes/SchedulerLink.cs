@@ -1,27 +1,27 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using Drover.Contracts;
 using Drover.EcsService.Jobs;
+using Drover.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Drover.EcsService.Nodes;
 
 /// <summary>
 /// Registers the node with its scheduler (a heartbeat at start and every interval) and pushes the job changes the
-/// watcher sees, as a Processor does. Both are facts, so a retry is harmless; a failure is logged and the
-/// scheduler's own poll stays the path that is always right.
+/// watcher sees, as a Processor does, each call to whichever of its schedulers answers (<see cref="SchedulerFailover"/>).
+/// Both are facts, so a retry is harmless; a failure is logged and the scheduler's own poll stays the path that is always right.
 /// </summary>
-internal sealed partial class SchedulerLink(IHttpClientFactory clients, IOptions<EcsNodeServiceOptions> options, ILogger<SchedulerLink> logger)
+internal sealed partial class SchedulerLink(
+    IHttpClientFactory clients, IOptions<EcsNodeServiceOptions> options, TimeProvider time, ILogger<SchedulerLink> logger)
 {
     public const string HttpClientName = "scheduler";
+    private readonly SchedulerFailover _failover = new(options.Value.Schedulers(), time);
 
-    public bool Enabled => options.Value.SchedulerUrl is not null;
+    public bool Enabled => _failover.Schedulers.Count > 0;
 
     public static void Configure(IServiceProvider services, HttpClient client)
     {
         var settings = services.GetRequiredService<IOptions<EcsNodeServiceOptions>>().Value;
-        if (settings.SchedulerUrl is { } url)
-            client.BaseAddress = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
         if (!string.IsNullOrEmpty(settings.SchedulerToken))
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.SchedulerToken);
     }
@@ -37,18 +37,16 @@ internal sealed partial class SchedulerLink(IHttpClientFactory clients, IOptions
     {
         try
         {
-            using var response = await clients.CreateClient(HttpClientName)
-                .PostAsJsonAsync(new Uri(route.TrimStart('/'), UriKind.Relative), body, DroverJson.Options, cancellationToken);
-            response.EnsureSuccessStatusCode();
+            await _failover.PostAsJsonAsync(clients.CreateClient(HttpClientName), route, body, cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            LogFailed(route, options.Value.SchedulerUrl, e.Message);
+            LogFailed(route, e.Message);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Route} to the scheduler at {Scheduler} failed: {Error}")]
-    private partial void LogFailed(string route, Uri? scheduler, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Route} to the scheduler failed: {Error}")]
+    private partial void LogFailed(string route, string error);
 }
 
 /// <summary>Heartbeats, once the server listens (before that the node's address is not known).</summary>

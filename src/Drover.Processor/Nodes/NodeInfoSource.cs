@@ -15,6 +15,8 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
     private static readonly string[] Features = [NodeFeatures.LogFollow, NodeFeatures.Slots, NodeFeatures.Multipart, NodeFeatures.Push];
     private readonly Lazy<string> _hostname = new(Dns.GetHostName);
     private readonly Lazy<string[]> _ipv4 = new(FindIpv4);
+    private readonly Lazy<string[]?> _schedulers = new(() => options.Value.Schedulers() is { Count: > 0 } schedulers
+        ? [.. schedulers.Select(s => s.ToString())] : null);
     private string? _uri;
 
     public NodeInfo Current()
@@ -31,6 +33,7 @@ internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGat
             Running = slots.InUse,
             Features = Features,
             JobRetentionSeconds = settings.JobRetention.TotalSeconds,
+            SchedulerUrls = _schedulers.Value,
         };
     }
 

@@ -6,7 +6,7 @@ namespace Drover.Processor.Push;
 
 /// <summary>
 /// Stops the jobs that ask for it (<c>stop_when_disconnected</c>) once this node could not reach its scheduler for
-/// <see cref="ProcessorOptions.DisconnectedStopAfter"/>: the scheduler declares a node lost after its own heartbeat
+/// <see cref="ProcessorOptions.DisconnectedStopAfter"/> (none of its schedulers, when it has several): the scheduler declares a node lost after its own heartbeat
 /// timeout and runs its jobs elsewhere, and these jobs must not run on beside that (as Nomad's
 /// <c>stop_after_client_disconnect</c>). They stop with reason <c>node_lost</c>, which the scheduler always retries.
 /// </summary>
@@ -16,7 +16,7 @@ internal sealed partial class DisconnectWatch(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.Value.SchedulerUrl is null)
+        if (!scheduler.Enabled)
             return;
         var limit = options.Value.DisconnectedStopAfter;
         using var timer = new PeriodicTimer(limit / 10, time);

@@ -15,7 +15,7 @@ internal sealed class JobEvents(IOptions<ProcessorOptions> options, ProcessorMet
     private readonly Channel<NodeJobStatus> _changes = Channel.CreateBounded<NodeJobStatus>(
         new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
 
-    public bool Enabled => options.Value.SchedulerUrl is not null;
+    public bool Enabled { get; } = options.Value.Schedulers().Count > 0;
 
     public ChannelReader<NodeJobStatus> Changes => _changes.Reader;
 

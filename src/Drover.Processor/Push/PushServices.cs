@@ -11,7 +11,7 @@ internal sealed partial class HeartbeatService(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.Value.SchedulerUrl is null)
+        if (!scheduler.Enabled)
             return;
         // Register only once the server listens: before that the node's address is not known, nor can it be called.
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,14 +26,14 @@ internal sealed partial class HeartbeatService(
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                LogHeartbeatFailed(options.Value.SchedulerUrl, e.Message);
+                LogHeartbeatFailed(e.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat to the scheduler at {Scheduler} failed: {Error}")]
-    private partial void LogHeartbeatFailed(Uri scheduler, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Heartbeat to the scheduler failed: {Error}")]
+    private partial void LogHeartbeatFailed(string error);
 }
 
 /// <summary>
@@ -41,13 +41,13 @@ internal sealed partial class HeartbeatService(
 /// queued up meanwhile, and posts them as one batch. A failed push is logged and dropped; running jobs never notice.
 /// </summary>
 internal sealed partial class PushService(
-    SchedulerClient scheduler, JobEvents events, IOptions<ProcessorOptions> options, ILogger<PushService> logger) : BackgroundService
+    SchedulerClient scheduler, JobEvents events, ILogger<PushService> logger) : BackgroundService
 {
     private const int MaxBatch = 500;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (options.Value.SchedulerUrl is null)
+        if (!scheduler.Enabled)
             return;
         var batch = new List<NodeJobStatus>(MaxBatch);
         while (await events.Changes.WaitToReadAsync(stoppingToken))
@@ -61,11 +61,11 @@ internal sealed partial class PushService(
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                LogPushFailed(batch.Count, options.Value.SchedulerUrl, e.Message);
+                LogPushFailed(batch.Count, e.Message);
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Push of {Count} job changes to the scheduler at {Scheduler} failed: {Error}")]
-    private partial void LogPushFailed(int count, Uri scheduler, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Push of {Count} job changes to the scheduler failed: {Error}")]
+    private partial void LogPushFailed(int count, string error);
 }
