@@ -5,7 +5,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>The service token guards the scheduler; a job's own token may read and submit jobs, and makes it the parent.</summary>
-public sealed class AccessTests() : ClusterTest(0, $"--Scheduler:Token={Token}", "--Scheduler:JobTokenKey=job-key")
+public class AccessTests() : ClusterTest(0, $"--Scheduler:Token={Token}", "--Scheduler:JobTokenKey=job-key")
 {
     private const string Token = "scheduler-secret";
 

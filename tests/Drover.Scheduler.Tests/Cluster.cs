@@ -31,19 +31,28 @@ public sealed class Cluster : IAsyncDisposable
     private Process? _child;
     private string[] _schedulerSettings = [];
 
-    private Cluster(string directory) => Directory = directory;
+    private Cluster(string directory, string? database)
+    {
+        Directory = directory;
+        Database = database ?? Path.Combine(directory, "scheduler.db");
+    }
 
     public string Directory { get; }
     public WebApplication? Scheduler { get; private set; }
     public Uri SchedulerAddress { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
     public IReadOnlyList<ProcessorNode> Nodes => _nodes;
-    public string Database => Path.Combine(Directory, "scheduler.db");
+    /// <summary>The SQLite file under <see cref="Directory"/>, or a fresh PostgreSQL database's URI.</summary>
+    public string Database { get; }
 
-    public static async Task<Cluster> StartAsync(int processors = 1, params string[] schedulerSettings)
+    public static Task<Cluster> StartAsync(int processors = 1, params string[] schedulerSettings) =>
+        StartAsync(processors, null, schedulerSettings);
+
+    /// <param name="database">Null for a SQLite file of its own; else the store every scheduler of the cluster uses.</param>
+    public static async Task<Cluster> StartAsync(int processors, string? database, params string[] schedulerSettings)
     {
         var cluster = new Cluster(System.IO.Directory.CreateDirectory(
-            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName);
+            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName, database);
         await cluster.StartSchedulerAsync(schedulerSettings);
         for (var i = 0; i < processors; i++)
             await cluster.AddNodeAsync($"n{i + 1}");
@@ -80,10 +89,10 @@ public sealed class Cluster : IAsyncDisposable
     public Task RestartSchedulerAsync() => StartSchedulerAsync(_schedulerSettings);
 
     /// <summary>Runs the scheduler as a child process instead (so that it can be killed with SIGKILL).</summary>
-    public static async Task<Cluster> StartWithChildSchedulerAsync(int processors, params string[] schedulerSettings)
+    public static async Task<Cluster> StartWithChildSchedulerAsync(int processors, string? database, params string[] schedulerSettings)
     {
         var cluster = new Cluster(System.IO.Directory.CreateDirectory(
-            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName);
+            Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName, database);
         cluster._schedulerSettings = schedulerSettings;
         cluster.SchedulerAddress = new Uri($"http://127.0.0.1:{FreePort()}");
         cluster.Client = new HttpClient { BaseAddress = cluster.SchedulerAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -269,12 +278,22 @@ public sealed class ProcessorNode(string name, WebApplication app, string state)
     public ValueTask DisposeAsync() => new(StopAsync());
 }
 
-/// <summary>A fresh cluster for each test of a class (xunit makes a new instance per test).</summary>
+/// <summary>
+/// A fresh cluster for each test of a class (xunit makes a new instance per test), over a SQLite file of its own; the
+/// same tests run over PostgreSQL in a class that derives from it and says <see cref="OnPostgres"/> (one suite, two
+/// engines).
+/// </summary>
 public abstract class ClusterTest(int processors, params string[] schedulerSettings) : IAsyncLifetime
 {
     protected Cluster Cluster { get; set; } = null!;
 
-    public virtual async Task InitializeAsync() => Cluster = await Cluster.StartAsync(processors, schedulerSettings);
+    /// <summary>Run over a fresh database of the tests' own PostgreSQL server instead of a SQLite file.</summary>
+    protected virtual bool OnPostgres => false;
+
+    /// <summary>The database the cluster uses: null for its own SQLite file.</summary>
+    protected async Task<string?> DatabaseAsync() => OnPostgres ? await SharedPostgres.CreateDatabaseAsync() : null;
+
+    public virtual async Task InitializeAsync() => Cluster = await Cluster.StartAsync(processors, await DatabaseAsync(), schedulerSettings);
 
     public virtual async Task DisposeAsync() => await Cluster.DisposeAsync();
 }

@@ -3,7 +3,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>Jobs that call jobs: children submitted with the job's own token, waiting for them, parents a job token may name.</summary>
-public sealed class DagChildrenTests() : ClusterTest(0, "--Scheduler:JobTokenKey=job-key")
+public class DagChildrenTests() : ClusterTest(0, "--Scheduler:JobTokenKey=job-key")
 {
     public override async Task InitializeAsync()
     {

@@ -7,7 +7,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>DAGs through real Processors: dependencies, DAG requests, walking, skipping, retry, kill across the graph.</summary>
-public sealed class DagTests() : ClusterTest(0)
+public class DagTests() : ClusterTest(0)
 {
     public override async Task InitializeAsync()
     {
@@ -236,7 +236,7 @@ public sealed class DagTests() : ClusterTest(0)
 }
 
 /// <summary>Refused input leaves nothing behind.</summary>
-public sealed class DagBadInputTests() : ClusterTest(0)
+public class DagBadInputTests() : ClusterTest(0)
 {
     private async Task AssertRefusedAsync(string path, string json, HttpStatusCode expected, string field)
     {
@@ -355,7 +355,7 @@ public sealed class DagMigrationTests
 }
 
 /// <summary>A DAG of 10,000 jobs: stored in one request, walked in one read, failed along its whole length in one transaction.</summary>
-public sealed class DagScaleTests() : ClusterTest(0)
+public class DagScaleTests() : ClusterTest(0)
 {
     [Fact]
     public async Task A_chain_of_10000_jobs_is_walked_and_a_failure_spreads_down_all_of_it()

@@ -7,7 +7,7 @@ namespace Drover.Scheduler.Tests;
 /// it would not start within the test at all. (Only the start is waited for: with the poll an hour apart too, a job's
 /// end is known from the node's push alone, which this test does not need to depend on.)
 /// </summary>
-public sealed class DagWakeTests() : ClusterTest(1, "--Scheduler:PollInterval=01:00:00")
+public class DagWakeTests() : ClusterTest(1, "--Scheduler:PollInterval=01:00:00")
 {
     [Fact]
     public async Task A_DAG_request_starts_its_roots_without_a_periodic_pass()

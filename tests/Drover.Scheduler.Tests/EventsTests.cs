@@ -5,7 +5,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary><c>GET /scheduler/events</c>: a server-sent event stream that a client can leave and rejoin without missing anything.</summary>
-public sealed class EventsTests() : ClusterTest(0, "--Scheduler:EventHeartbeat=00:00:00.300")
+public class EventsTests() : ClusterTest(0, "--Scheduler:EventHeartbeat=00:00:00.300")
 {
     public override async Task InitializeAsync()
     {

@@ -4,7 +4,7 @@ using Drover.Contracts;
 
 namespace Drover.Scheduler.Tests;
 
-public sealed class IdempotencyTests() : ClusterTest(processors: 1)
+public class IdempotencyTests() : ClusterTest(processors: 1)
 {
     [Fact]
     public async Task Racing_submissions_with_one_request_id_make_one_job()

@@ -4,7 +4,7 @@ using Drover.Contracts;
 
 namespace Drover.Scheduler.Tests;
 
-public sealed class KillTests() : ClusterTest(processors: 1)
+public class KillTests() : ClusterTest(processors: 1)
 {
     [Fact]
     public async Task Kill_stops_a_queued_job_before_it_is_placed()

@@ -6,7 +6,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>The list's filters the dashboard uses (reason, label, submitted between, words) and the overview's summary.</summary>
-public sealed class ListFilterTests() : ClusterTest(processors: 0)
+public class ListFilterTests() : ClusterTest(processors: 0)
 {
     private async Task<long[]> IdsAsync(string query) =>
         (await Cluster.Client.GetFromJsonAsync<JobPage>("/scheduler/jobs?" + query, DroverJson.Options))!.Jobs.Select(j => j.JobId).ToArray();

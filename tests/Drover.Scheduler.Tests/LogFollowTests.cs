@@ -2,7 +2,7 @@ using Drover.Contracts;
 
 namespace Drover.Scheduler.Tests;
 
-public sealed class LogFollowTests() : ClusterTest(processors: 1)
+public class LogFollowTests() : ClusterTest(processors: 1)
 {
     [Fact]
     public async Task Following_a_log_through_the_scheduler_streams_output_as_it_comes()

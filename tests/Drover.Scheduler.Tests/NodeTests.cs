@@ -5,7 +5,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>Nodes register and heartbeat; a lost node's attempts go elsewhere; a drained node takes no new jobs.</summary>
-public sealed class NodeTests() : ClusterTest(processors: 2)
+public class NodeTests() : ClusterTest(processors: 2)
 {
     [Fact]
     public async Task A_lost_node_is_marked_down_and_its_running_job_is_placed_again_elsewhere()

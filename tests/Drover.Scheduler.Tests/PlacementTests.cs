@@ -3,7 +3,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>Placement honours node names, labels and free slots, over real Processors.</summary>
-public sealed class PlacementTests() : ClusterTest(processors: 0)
+public class PlacementTests() : ClusterTest(processors: 0)
 {
     public override async Task InitializeAsync()
     {

@@ -9,7 +9,7 @@ namespace Drover.Scheduler.Tests;
 /// A scheduler that died between recording an attempt as placed and hearing back from the node finds out what
 /// happened by asking the node; it never starts a second run of that attempt.
 /// </summary>
-public sealed class RecoveryTests() : ClusterTest(processors: 1)
+public class RecoveryTests() : ClusterTest(processors: 1)
 {
     [Fact]
     public async Task Placed_attempts_found_at_start_are_asked_about_and_sent_again_only_when_the_node_never_got_them()

@@ -3,9 +3,9 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>A scheduler killed with SIGKILL and started again over its store loses nothing and runs nothing twice.</summary>
-public sealed class RestartTests() : ClusterTest(processors: 2)
+public class RestartTests() : ClusterTest(processors: 2)
 {
-    public override async Task InitializeAsync() => Cluster = await Cluster.StartWithChildSchedulerAsync(processors: 2);
+    public override async Task InitializeAsync() => Cluster = await Cluster.StartWithChildSchedulerAsync(processors: 2, await DatabaseAsync());
 
     [Fact]
     public async Task After_SIGKILL_every_accepted_job_finishes_exactly_once()

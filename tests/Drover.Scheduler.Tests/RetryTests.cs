@@ -3,7 +3,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>Failed attempts are retried with backoff until one succeeds or max_attempts runs out; timeouts kill.</summary>
-public sealed class RetryTests() : ClusterTest(processors: 2)
+public class RetryTests() : ClusterTest(processors: 2)
 {
     [Fact]
     public async Task A_failing_job_is_retried_until_it_succeeds()

@@ -200,7 +200,7 @@ public sealed class ConfiguredNodeHeartbeatTests : IAsyncLifetime
 }
 
 /// <summary>Registrations of nodes unseen for Scheduler:NodeExpiry, running nothing, are removed.</summary>
-public sealed class NodeExpiryTests() : ClusterTest(0, "--Scheduler:NodeExpiry=00:00:01")
+public class NodeExpiryTests() : ClusterTest(0, "--Scheduler:NodeExpiry=00:00:01")
 {
     [Fact]
     public async Task A_node_unseen_past_the_expiry_is_forgotten()
@@ -308,7 +308,7 @@ public sealed class HostileNodeTests : IAsyncLifetime
 }
 
 /// <summary>An upload that vanished before its job was placed fails that job alone; the placement batch goes on.</summary>
-public sealed class MissingUploadTests() : ClusterTest(0)
+public class MissingUploadTests() : ClusterTest(0)
 {
     [Fact]
     public async Task A_job_whose_upload_is_gone_stops_with_placement_failed_and_the_others_run()
@@ -335,7 +335,7 @@ public sealed class MissingUploadTests() : ClusterTest(0)
 }
 
 /// <summary>One caller holds at most Scheduler:MaxStreamsPerCaller event streams and followed logs open at once.</summary>
-public sealed class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsPerCaller=2")
+public class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsPerCaller=2")
 {
     [Fact]
     public async Task A_stream_beyond_the_cap_is_a_429_until_one_closes()
@@ -370,7 +370,7 @@ public sealed class StreamLimitTests() : ClusterTest(0, "--Scheduler:MaxStreamsP
 }
 
 /// <summary>A job that waits on another user's DAG does not become part of it, so it cannot change what that DAG reports.</summary>
-public sealed class ForeignDependencyTests() : ClusterTest(1)
+public class ForeignDependencyTests() : ClusterTest(1)
 {
     [Fact]
     public async Task A_failing_job_that_depends_on_another_DAG_leaves_that_DAGs_state_alone()

@@ -6,7 +6,7 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>The seed's sample operation script, step by step, over real HTTP against a scheduler and two Processors.</summary>
-public sealed class SeedScriptTests() : ClusterTest(processors: 2)
+public class SeedScriptTests() : ClusterTest(processors: 2)
 {
     [Fact]
     public async Task The_sample_operation_script_works_with_curl_style_calls()

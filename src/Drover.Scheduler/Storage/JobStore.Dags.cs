@@ -306,7 +306,7 @@ internal sealed partial class JobStore
         if (ids.Count == 0)
             return [];
         await using var connection = await OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<long>("SELECT id FROM jobs WHERE id IN @ids", new { ids })).AsList();
+        return (await connection.QueryAsync<long>($"SELECT id FROM jobs WHERE {_dialect.In("id", "@ids")}", new { ids })).AsList();
     }
 
     public async Task<long?> RootOfAsync(long id, CancellationToken cancellationToken)

@@ -19,9 +19,9 @@ internal sealed partial class JobStore
         await using var connection = await OpenAsync(cancellationToken);
         // By job id, which the primary key leads with; attempts of those jobs that were not asked for are dropped here.
         var rows = await connection.QueryAsync<(long JobId, long Number, string BackendRef, string NodeRef)>(
-            """
+            $"""
             SELECT job_id, number, backend_ref, node_ref FROM attempts
-            WHERE job_id IN @jobIds AND node = @node AND node_ref IS NOT NULL
+            WHERE {_dialect.In("job_id", "@jobIds")} AND node = @node AND node_ref IS NOT NULL
             """,
             new { jobIds = wanted.Select(a => a.JobId).Distinct().ToList(), node });
         return rows.Where(r => wanted.Contains((r.JobId, (int)r.Number)))

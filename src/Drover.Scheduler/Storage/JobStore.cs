@@ -156,9 +156,9 @@ internal sealed partial class JobStore : IJobStore
         return await SpecsAsync(connection, null, ids);
     }
 
-    private static async Task<Dictionary<long, string>> SpecsAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<long> ids)
+    private async Task<Dictionary<long, string>> SpecsAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<long> ids)
     {
-        var rows = await connection.QueryAsync<(long Id, string Spec)>("SELECT id, spec FROM jobs WHERE id IN @ids", new { ids }, transaction);
+        var rows = await connection.QueryAsync<(long Id, string Spec)>($"SELECT id, spec FROM jobs WHERE {_dialect.In("id", "@ids")}", new { ids }, transaction);
         return rows.ToDictionary(r => r.Id, r => r.Spec);
     }
 
@@ -282,8 +282,8 @@ internal sealed partial class JobStore : IJobStore
         await using var connection = await OpenAsync(cancellationToken);
         // Dapper expands the list into IN (@ids1, @ids2, ...).
         return (await connection.QueryAsync<ActiveAttempt>(
-            ActiveAttemptColumns + "\n" + """
-            WHERE a.state IN ('placed', 'running') AND a.job_id IN @jobIds
+            ActiveAttemptColumns + "\n" + $"""
+            WHERE a.state IN ('placed', 'running') AND {_dialect.In("a.job_id", "@jobIds")}
             """, new { jobIds })).AsList();
     }
 
@@ -315,6 +315,7 @@ internal sealed partial class JobStore : IJobStore
             var applied = new List<AttemptChange>(changes.Count);
             // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state (and,
             // for a change only the attempt's follower may make, its owner) too, and locks the job's row first.
+            // (The CAST types a NULL parameter for PostgreSQL, which cannot infer it from IS NULL alone.)
             var updateJob = w.Statement(
                 """
                 UPDATE jobs
@@ -324,7 +325,7 @@ internal sealed partial class JobStore : IJobStore
                     queue_reason = @QueueReason, message = COALESCE(@Message, message), updated_at = @Now
                 WHERE id = @JobId AND attempts = @Number AND state = @ExpectedJobState
                   AND EXISTS (SELECT 1 FROM attempts WHERE job_id = @JobId AND number = @Number AND state = @ExpectedAttemptState
-                                                         AND (@Owner IS NULL OR owner = @Owner))
+                                                         AND (CAST(@Owner AS TEXT) IS NULL OR owner = @Owner))
                 """,
                 "@JobState", "@JobStatus", "@JobReason", "@ExitCode", "@StartedAt", "@JobFinishedAt", "@NotBefore", "@FailuresDelta",
                 "@QueueReason", "@Message", "@Now", "@JobId", "@Number", "@ExpectedJobState", "@ExpectedAttemptState", "@Owner");
@@ -518,5 +519,5 @@ internal sealed class QueueReader
         ids.Count == 0
             ? new Dictionary<long, string>()
             : (await _write.Connection.QueryAsync<(long Id, string Spec)>(
-                "SELECT id, spec FROM jobs WHERE id IN @ids", new { ids }, _write.Transaction)).ToDictionary(r => r.Id, r => r.Spec);
+                $"SELECT id, spec FROM jobs WHERE {_dialect.In("id", "@ids")}", new { ids }, _write.Transaction)).ToDictionary(r => r.Id, r => r.Spec);
 }

@@ -34,6 +34,12 @@ internal abstract class SqlDialect : IAsyncDisposable
     /// <summary>As <see cref="ForUpdate"/>, passing over rows another scheduler holds (the queue's claim).</summary>
     public virtual string ForUpdateSkipLocked => "";
 
+    /// <summary>
+    /// <c>column</c> is one of the list parameter's values. Dapper expands a list into <c>IN (@p1, @p2, ...)</c>
+    /// for SQLite and passes it to Npgsql as one array, which PostgreSQL matches with <c>= ANY</c>.
+    /// </summary>
+    public virtual string In(string column, string listParameter) => $"{column} IN {listParameter}";
+
     /// <summary>The text of the spec's <c>constraints.labels[key]</c>, the key given by a parameter.</summary>
     public abstract string LabelOfSpec(string keyParameter);
 

@@ -113,6 +113,8 @@ internal sealed class PostgresDialect : SqlDialect
         }
     }
 
+    public override string In(string column, string listParameter) => $"{column} = ANY({listParameter})";
+
     public override string ForUpdate => "FOR UPDATE";
 
     public override string ForUpdateSkipLocked => "FOR UPDATE SKIP LOCKED";

@@ -1,0 +1,14 @@
+using Drover.Testing;
+
+namespace Drover.Scheduler.Tests;
+
+/// <summary>
+/// One throwaway PostgreSQL server for this test assembly, started by the first test that asks and stopped when the
+/// test host exits; each cluster gets a database of its own on it.
+/// </summary>
+public static class SharedPostgres
+{
+    private static readonly Lazy<Task<PostgresServer>> Server = new(() => PostgresServer.StartAsync());
+
+    public static async Task<string> CreateDatabaseAsync() => await (await Server.Value).CreateDatabaseAsync();
+}
