@@ -45,6 +45,16 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>The SQLite file under <see cref="Directory"/>, or a fresh PostgreSQL database's URI.</summary>
     public string Database { get; }
 
+    /// <summary>A connection to the cluster's store, as the scheduler's own engine would open it (for tests that set up what a crash leaves).</summary>
+    public async Task<System.Data.Common.DbConnection> OpenDatabaseAsync()
+    {
+        System.Data.Common.DbConnection connection = Storage.SqlDialect.IsPostgres(Database)
+            ? new Npgsql.NpgsqlConnection(Storage.Postgres.PostgresDialect.ConnectionString(Database))
+            : new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Database}");
+        await connection.OpenAsync();
+        return connection;
+    }
+
     public static Task<Cluster> StartAsync(int processors = 1, params string[] schedulerSettings) =>
         StartAsync(processors, null, schedulerSettings);
 

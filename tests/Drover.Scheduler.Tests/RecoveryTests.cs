@@ -1,7 +1,6 @@
 using System.Net;
 using Dapper;
 using Drover.Contracts;
-using Microsoft.Data.Sqlite;
 
 namespace Drover.Scheduler.Tests;
 
@@ -20,7 +19,7 @@ public class RecoveryTests() : ClusterTest(processors: 1)
 
         // As a crash would leave them: job 101's start never reached the node; job 102's did and it ran there.
         var spec = $$"""{"commands": [{"shell": "{{command}}"}], "environment": {}, "max_attempts": 1, "priority": 0, "files": []}""";
-        await using (var db = new SqliteConnection($"Data Source={Cluster.Database}"))
+        await using (var db = await Cluster.OpenDatabaseAsync())
         {
             foreach (var id in new[] { 101, 102 })
             {

@@ -374,9 +374,11 @@ internal sealed partial class JobStore
         return (await connection.QueryAsync<long>(
             """
             WITH RECURSIVE down(id) AS (
-              SELECT @id
-              UNION SELECT j.id FROM jobs j JOIN down ON j.parent = down.id
-              UNION SELECT d.job_id FROM dependencies d JOIN down ON d.depends_on = down.id)
+              SELECT CAST(@id AS BIGINT)
+              UNION
+              SELECT edge.below FROM down JOIN (
+                  SELECT parent AS above, id AS below FROM jobs WHERE parent IS NOT NULL
+                  UNION ALL SELECT depends_on, job_id FROM dependencies) edge ON edge.above = down.id)
             SELECT id FROM down WHERE id <> @id ORDER BY id DESC
             """, new { id })).AsList();
     }

@@ -13,7 +13,8 @@ internal sealed partial class JobStore
     /// </summary>
     private (string Sql, DynamicParameters Parameters) MoreFilters(JobFilter filter)
     {
-        var parameters = new DynamicParameters(filter);
+        // Named one by one: the filter's other members (a tuple, a list) are no parameter values.
+        var parameters = new DynamicParameters(new { filter.After, filter.State, filter.Status, filter.Node, filter.Parent, Limit = (long)filter.Limit, filter.Reason });
         var sql = new StringBuilder();
         if (filter.Reason is not null)
             sql.Append("AND reason = @Reason ");
