@@ -106,3 +106,8 @@ public sealed class SeedScriptTestsOnPostgres : SeedScriptTests
 {
     protected override bool OnPostgres => true;
 }
+
+public sealed class QueueOrderTestsOnPostgres : QueueOrderTests
+{
+    protected override bool OnPostgres => true;
+}

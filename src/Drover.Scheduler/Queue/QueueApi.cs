@@ -27,8 +27,9 @@ internal static class QueueApi
 
     private static async Task<Ok<QueueList>> ListAsync(IJobStore store, long? after, int? limit, CancellationToken cancellationToken)
     {
-        var jobs = await store.ListJobsAsync(new JobFilter("queued", null, null, null, after ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)), cancellationToken);
-        return TypedResults.Ok(new QueueList { Jobs = jobs.OrderByDescending(j => j.Priority).ThenBy(j => j.Id).Select(Entry).ToList() });
+        // In the order placement takes them (priority, then age), paged in that order: after=<id> continues behind that job.
+        var jobs = await store.ListQueueAsync(after ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000), cancellationToken);
+        return TypedResults.Ok(new QueueList { Jobs = jobs.Select(Entry).ToList() });
     }
 
     private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> GetAsync(long id, IJobStore store, CancellationToken cancellationToken)

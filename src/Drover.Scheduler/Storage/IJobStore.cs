@@ -39,6 +39,9 @@ internal interface IJobStore
     /// <summary>Jobs without their specs (<see cref="JobRow.Spec"/> is empty): a list never reads what it does not show.</summary>
     Task<IReadOnlyList<JobRow>> ListJobsAsync(JobFilter filter, CancellationToken cancellationToken);
 
+    /// <summary>Queued jobs by priority then age, the page after job <paramref name="after"/> in that order (0: from the head), without specs.</summary>
+    Task<IReadOnlyList<JobRow>> ListQueueAsync(long after, int limit, CancellationToken cancellationToken);
+
     /// <summary>The specs (JSON) of these jobs, by id; unknown ids are left out.</summary>
     Task<IReadOnlyDictionary<long, string>> GetSpecsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken);
 

@@ -180,6 +180,19 @@ internal sealed partial class JobStore : IJobStore
             """, parameters)).AsList();
     }
 
+    public async Task<IReadOnlyList<JobRow>> ListQueueAsync(long after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        var afterPriority = after == 0 ? 0 : await connection.ExecuteScalarAsync<long?>("SELECT priority FROM jobs WHERE id = @after", new { after }) ?? 0;
+        return (await connection.QueryAsync<JobRow>(
+            $"""
+            SELECT {JobColumnsWithoutSpec}, {LastReason} FROM jobs j
+            WHERE state = 'queued' AND (@after = 0 OR priority < @afterPriority OR (priority = @afterPriority AND id > @after))
+            ORDER BY priority DESC, id
+            LIMIT @limit
+            """, new { after, afterPriority, limit = (long)limit })).AsList();
+    }
+
     /// <summary>
     /// A placement pass in one transaction: <paramref name="decide"/> reads the queue's head (rows this scheduler
     /// locks, passing over those another holds) and picks nodes; then, with each chosen node's row locked (by name),
