@@ -42,8 +42,14 @@ internal sealed partial class PresenceService(
     {
         var now = time.GetUtcNow();
         var until = Wire.Millis(now + options.Value.LeaseDuration);
-        await store.RenewPresenceAsync(address.Url, Wire.Millis(now), until, cancellationToken);
         await nodes.SaveHeardAsync(cancellationToken);
+        if (store.Exclusive)
+        {
+            // A SQLite file has this scheduler alone: it owns every attempt (taken at start) and all maintenance.
+            leadership.Set(true);
+            return;
+        }
+        await store.RenewPresenceAsync(address.Url, Wire.Millis(now), until, cancellationToken);
         var leader = await store.TryLeaseAsync(MaintenanceLease, Wire.Millis(now), until, cancellationToken);
         if (leader != leadership.IsLeader)
             LogLeadership(leader ? "took" : "lost");
@@ -59,6 +65,8 @@ internal sealed partial class PresenceService(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
+        if (store.Exclusive)
+            return;
         try
         {
             await store.LeaveAsync(Wire.Millis(time.GetUtcNow()), cancellationToken);
