@@ -1,4 +1,5 @@
 using Drover.Scheduler.Access;
+using Drover.Scheduler.Cluster;
 using Drover.Scheduler.Dags;
 using Drover.Scheduler.Events;
 using Drover.Scheduler.Following;
@@ -65,7 +66,10 @@ public static class SchedulerApp
         });
 
         services.AddSingleton<EventFeed>();
-        services.AddSingleton<IJobStore, SqliteJobStore>();
+        services.AddSingleton(s => SqlDialect.Create(s.GetRequiredService<IOptions<SchedulerOptions>>().Value.Database));
+        services.AddSingleton<IJobStore, JobStore>();
+        services.AddSingleton<Leadership>();
+        services.AddSingleton<PresenceService>();
         services.AddSingleton<NodeRegistry>();
         services.AddSingleton<PlacementSignal>();
         services.AddSingleton<PublicAddress>();
@@ -79,6 +83,8 @@ public static class SchedulerApp
 
         // Started in this order: the store first, then the loops.
         services.AddHostedService<StoreInitializer>();
+        services.AddHostedService(s => s.GetRequiredService<PresenceService>());
+        services.AddHostedService<StoreListener>();
         services.AddHostedService(s => s.GetRequiredService<SubmissionWriter>());
         services.AddHostedService<PlacementService>();
         services.AddHostedService<FollowService>();

@@ -9,11 +9,25 @@ public sealed class SchedulerOptions
 {
     public const string Section = "Scheduler";
 
-    /// <summary>The SQLite file that holds jobs, attempts and nodes.</summary>
+    /// <summary>
+    /// Where jobs, attempts and nodes are kept: a SQLite file (a path; one scheduler), or a PostgreSQL database
+    /// (<c>postgresql://user:password@host:port/database</c>, or Npgsql's keyword form; any number of schedulers).
+    /// Without a password in it, the password comes from <c>PGPASSWORD</c> or the file <c>PGPASSFILE</c> names.
+    /// </summary>
     [Required]
     public string Database { get; set; } = ".drover/scheduler.db";
 
-    /// <summary>Files uploaded with jobs wait here until the job stops (a retry on another node needs them again).</summary>
+    /// <summary>
+    /// Schedulers sharing a database each renew their presence this often times five; one gone for this long has
+    /// its attempts taken over by the others, and the maintenance lease (pruning, expiry, discovery) passes on.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Files uploaded with jobs wait here until the job stops (a retry on another node needs them again). Schedulers
+    /// sharing a PostgreSQL database must share this directory too (one machine's disk, or a network file system):
+    /// any of them may start a job whose files another accepted.
+    /// </summary>
     [Required]
     public string DataDirectory { get; set; } = ".drover/uploads";
 
@@ -153,6 +167,20 @@ internal sealed class SchedulerOptionsValidator : IValidateOptions<SchedulerOpti
                 failures.Add($"Scheduler:NodeCredentials:{node} is empty.");
             else if (credential == options.Token)
                 failures.Add($"Scheduler:NodeCredentials:{node} must differ from Scheduler:Token: a node's credential may do far less.");
+        }
+        if (options.LeaseDuration < TimeSpan.FromSeconds(1))
+            failures.Add($"Scheduler:LeaseDuration must be at least 00:00:01, not {options.LeaseDuration}.");
+        if (Storage.SqlDialect.IsPostgres(options.Database))
+        {
+            try
+            {
+                Storage.Postgres.PostgresDialect.ConnectionString(options.Database);
+            }
+            catch (ArgumentException e)
+            {
+                // Npgsql's own words name the bad keyword; the setting itself is not repeated (it may hold a password).
+                failures.Add($"Scheduler:Database is not a usable PostgreSQL address: {e.Message}");
+            }
         }
         if (options.RetryBackoffMax < options.RetryBackoffBase)
             failures.Add("Scheduler:RetryBackoffMax must not be shorter than Scheduler:RetryBackoffBase.");

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Drover.Scheduler.Events;
 
 /// <summary>Keeps the event log bounded: events older than <c>EventRetention</c> or beyond the newest <c>MaxEvents</c> go.</summary>
-internal sealed partial class EventPruner(IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILogger<EventPruner> logger)
+internal sealed partial class EventPruner(IJobStore store, Cluster.Leadership leadership, IOptions<SchedulerOptions> options, TimeProvider time, ILogger<EventPruner> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -13,6 +13,8 @@ internal sealed partial class EventPruner(IJobStore store, IOptions<SchedulerOpt
         using var timer = new PeriodicTimer(options.Value.EventPruneInterval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
+            if (!leadership.IsLeader)
+                continue; // another scheduler sharing the database does it
             try
             {
                 var olderThan = Wire.Millis(time.GetUtcNow() - options.Value.EventRetention);

@@ -21,6 +21,7 @@ internal sealed partial class FollowService(
                     lastRefresh = time.GetUtcNow();
                     await RefreshConfiguredNodesAsync(stoppingToken);
                 }
+                await nodes.RefreshAsync(stoppingToken);
                 await follower.FenceAsync(stoppingToken);
                 await follower.PollAsync(stoppingToken);
             }
@@ -38,7 +39,7 @@ internal sealed partial class FollowService(
         {
             try
             {
-                nodes.Refreshed(node.Name, await backend.GetInfoAsync(node.Target, token));
+                await nodes.RefreshedAsync(node.Name, await backend.GetInfoAsync(node.Target, token), token);
             }
             catch (NodeUnreachableException e)
             {

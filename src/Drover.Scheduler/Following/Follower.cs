@@ -43,7 +43,8 @@ internal sealed partial class Follower(
     /// <summary>Asks every node with placed or running attempts about all of them, one call per node.</summary>
     public async Task PollAsync(CancellationToken cancellationToken)
     {
-        var active = await store.ListActiveAttemptsAsync(null, cancellationToken);
+        // Only the attempts this scheduler owns: each active attempt has one follower (see IJobStore.TakeOverAsync).
+        var active = await store.ListActiveAttemptsAsync(null, mine: true, cancellationToken);
         var byNode = active.GroupBy(a => a.Node, StringComparer.Ordinal).ToList();
         await Parallel.ForEachAsync(byNode, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
             async (group, token) =>
@@ -94,6 +95,9 @@ internal sealed partial class Follower(
         }
     }
 
+    /// <summary>This scheduler follows the attempt.</summary>
+    private bool Mine(ActiveAttempt attempt) => attempt.Owner == store.Instance;
+
     /// <summary>How far back attempts recorded lost are fenced when their node returns.</summary>
     private static readonly TimeSpan FenceWindow = TimeSpan.FromDays(1);
 
@@ -126,8 +130,10 @@ internal sealed partial class Follower(
         var attempt = active.Count > 0 ? active[0] : null;
         if (attempt is null)
             return true;
-        if (attempt.State == "placed" && starter.InFlight(job.Id))
-            return false; // the next poll kills it once the start has landed
+        // A start being sent (here, or by the scheduler that owns the attempt) may land after a kill: the owner's
+        // next poll kills it once the start has landed.
+        if (attempt.State == "placed" && (starter.InFlight(job.Id) || !Mine(attempt)))
+            return false;
         await KillOnNodeAsync(attempt, cancellationToken);
         return (await store.GetJobAsync(job.Id, cancellationToken))?.State == "stopped";
     }
@@ -156,7 +162,8 @@ internal sealed partial class Follower(
             {
                 LogNodeLost(name, tracked.Count, e.Message);
                 var now = time.GetUtcNow();
-                await ApplyChangesAsync(tracked.Select(a => Lifecycle.Lost(a, now, _options)).ToList(), tracked, cancellationToken);
+                var owned = tracked.Where(Mine).ToList();
+                await ApplyChangesAsync(owned.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }).ToList(), owned, cancellationToken);
             }
             return;
         }
@@ -172,8 +179,12 @@ internal sealed partial class Follower(
             if (byRef.TryGetValue(attempt.BackendRef, out var status))
             {
                 reports.Add((attempt, status));
-                if (status.State != JobState.Stopped && await ShouldKillAsync(attempt, status, clock, cancellationToken))
+                if (status.State != JobState.Stopped && Mine(attempt) && await ShouldKillAsync(attempt, status, clock, cancellationToken))
                     toKill.Add(attempt);
+            }
+            else if (!Mine(attempt))
+            {
+                // Another scheduler follows it: what the node does not know is that scheduler's to decide.
             }
             else if (attempt.State == "placed")
             {
@@ -270,7 +281,7 @@ internal sealed partial class Follower(
             if (Lifecycle.FromNode(attempt, status, now, _options) is { } change)
                 changes.Add(change);
         // A node that answers but no longer knows a running attempt has lost its state: the attempt is lost.
-        changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options)));
+        changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }));
         await ApplyChangesAsync(changes, reports.Select(r => r.Attempt), cancellationToken);
     }
 

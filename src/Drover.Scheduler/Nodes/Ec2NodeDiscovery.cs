@@ -15,7 +15,7 @@ namespace Drover.Scheduler.Nodes;
 /// drained: its running jobs are followed to the end, no new job goes there. Off unless EC2 discovery is enabled.
 /// </summary>
 internal sealed partial class Ec2NodeDiscovery(
-    Ec2Processors processors, NodeRegistry nodes, INodeBackend backend, IOptions<AwsOptions> aws, IOptions<SchedulerOptions> options,
+    Ec2Processors processors, NodeRegistry nodes, Cluster.Leadership leadership, INodeBackend backend, IOptions<AwsOptions> aws, IOptions<SchedulerOptions> options,
     TimeProvider time, ILogger<Ec2NodeDiscovery> logger) : BackgroundService
 {
     private readonly Channel<DiscoveryChange> _changes = Channel.CreateUnbounded<DiscoveryChange>(new UnboundedChannelOptions { SingleReader = true });
@@ -69,6 +69,10 @@ internal sealed partial class Ec2NodeDiscovery(
 
     private async Task ApplyAsync(DiscoveryChange change, CancellationToken cancellationToken)
     {
+        // Registrations and drains are made by the maintenance lease's holder alone; a scheduler that takes the
+        // lease later catches up in its refresh.
+        if (!leadership.IsLeader)
+            return;
         var name = change.Node.Processor.Name;
         switch (change.Kind)
         {
@@ -98,6 +102,16 @@ internal sealed partial class Ec2NodeDiscovery(
         using var timer = new PeriodicTimer(options.Value.ReconcileInterval, time);
         do
         {
+            if (!leadership.IsLeader)
+                continue;
+            foreach (var gone in processors.Nodes.Where(n => n.State == DiscoveredState.Draining))
+            {
+                if (nodes.Find(gone.Processor.Name) is { Drained: false })
+                {
+                    await nodes.SetDrainedAsync(gone.Processor.Name, true, stoppingToken);
+                    _drainedHere.Add(gone.Processor.Name);
+                }
+            }
             var active = processors.Nodes.Where(n => n.State == DiscoveredState.Active).Select(n => n.Processor);
             await Parallel.ForEachAsync(active, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = stoppingToken },
                 async (processor, token) =>
@@ -151,5 +165,5 @@ internal sealed partial class Ec2NodeDiscovery(
 internal sealed class ActiveAttemptUsage(IJobStore store) : IDiscoveredNodeUsage
 {
     public async ValueTask<bool> HasJobsAsync(string nodeName, CancellationToken cancellationToken) =>
-        (await store.ListActiveAttemptsAsync(nodeName, cancellationToken)).Count > 0;
+        (await store.ListActiveAttemptsAsync(nodeName, mine: false, cancellationToken)).Count > 0;
 }

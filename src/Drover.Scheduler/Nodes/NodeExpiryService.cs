@@ -5,13 +5,15 @@ namespace Drover.Scheduler.Nodes;
 
 /// <summary>Every reconcile interval, forgets registered nodes unseen for <c>Scheduler:NodeExpiry</c> that have no active attempt.</summary>
 internal sealed partial class NodeExpiryService(
-    NodeRegistry nodes, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILogger<NodeExpiryService> logger) : BackgroundService
+    NodeRegistry nodes, IJobStore store, Cluster.Leadership leadership, IOptions<SchedulerOptions> options, TimeProvider time, ILogger<NodeExpiryService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.ReconcileInterval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
+            if (!leadership.IsLeader)
+                continue; // another scheduler sharing the database does it
             try
             {
                 var busy = (await store.CountActiveByNodeAsync(stoppingToken)).Keys.ToHashSet(StringComparer.Ordinal);

@@ -27,56 +27,97 @@ internal sealed record NodeSnapshot(
     /// <summary>0 when the node does not announce slots: it takes what it takes and answers 429 when full.</summary>
     public int Slots => Info?.Slots ?? 0;
 
+    /// <summary>Placed and running attempts on it, as the store counted them at the last refresh (every scheduler's).</summary>
+    public int Active { get; init; }
+
     public bool Usable(DateTimeOffset now) => !Drained && !Down && (BackoffUntil is null || BackoffUntil <= now);
 }
 
 /// <summary>
-/// Every node the scheduler knows: configured ones and those that registered by heartbeat. Health is kept in memory
-/// (a restarted scheduler gives every node one heartbeat timeout to be heard from); identity and drain live in the store.
+/// Every node: configured ones and those that registered by heartbeat. What all schedulers must agree on lives in the
+/// store (identity, drain, info and slots, the last heartbeat any of them heard, the count of active attempts) and is
+/// read again before each placement pass and follow-up tick; what one scheduler learns by calling a node (it answered,
+/// it failed, it said 429) is this scheduler's own. A restarted scheduler gives every node one heartbeat timeout to
+/// be heard from.
 /// </summary>
 internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, PlacementSignal placement)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _nodes = new(StringComparer.Ordinal);
     private readonly SchedulerOptions _options = options.Value;
+    private readonly HashSet<string> _heard = new(StringComparer.Ordinal); // heartbeats not yet written as last_seen
+    private long _infoSince = long.MinValue;
+    private DateTimeOffset _started;
 
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var stored = (await store.ListNodesAsync(cancellationToken)).ToDictionary(n => n.Name, StringComparer.Ordinal);
+        _started = now;
         foreach (var configured in _options.Nodes)
         {
-            stored.TryGetValue(configured.Name, out var row);
+            var row = await store.GetNodeAsync(configured.Name, cancellationToken);
             await store.UpsertNodeAsync(new NodeRow
             {
                 Name = configured.Name,
                 Uri = configured.Uri,
                 Source = "static",
                 Info = row?.Info,
+                Slots = row?.Slots ?? 0,
                 UpdatedAt = Wire.Millis(now),
             }, cancellationToken);
-            lock (_lock)
-                _nodes[configured.Name] = new Entry(configured.Name, "static")
-                {
-                    Uri = Normalize(configured.Uri),
-                    Token = configured.Token,
-                    ConfiguredLabels = configured.Labels,
-                    Info = row?.Info is { } info ? JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options) : null,
-                    Drained = row?.Drained == 1,
-                    LastSeen = now,
-                };
         }
-        foreach (var row in stored.Values.Where(r => r.Source == "registered"))
+        await RefreshAsync(cancellationToken);
+    }
+
+    /// <summary>Reads the nodes again from the store: what other schedulers heard, drained or registered shows here.</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        long since;
+        lock (_lock)
+            since = _infoSince;
+        var rows = await store.ListNodesAsync(since, cancellationToken);
+        lock (_lock)
         {
-            lock (_lock)
-                _nodes.TryAdd(row.Name, new Entry(row.Name, "registered")
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            var unread = false;
+            foreach (var row in rows)
+            {
+                names.Add(row.Name);
+                if (!_nodes.TryGetValue(row.Name, out var entry) || entry.Source != row.Source)
                 {
-                    Uri = Normalize(row.Uri),
-                    Info = row.Info is { } info ? JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options) : null,
-                    Drained = row.Drained == 1,
-                    LastSeen = now,
-                });
+                    var configured = row.Source == "static" ? _options.Nodes.FirstOrDefault(n => n.Name == row.Name) : null;
+                    _nodes[row.Name] = entry = new Entry(row.Name, row.Source, _started)
+                    {
+                        Token = configured?.Token,
+                        ConfiguredLabels = configured?.Labels ?? new Dictionary<string, string>(),
+                    };
+                    unread |= row.Info is null && row.UpdatedAt < since; // new to this scheduler: its info is read next time
+                }
+                entry.Uri = Normalize(row.Uri);
+                entry.Drained = row.Drained == 1;
+                entry.Active = (int)row.Active;
+                if (row.LastSeen is { } seen && Wire.Time(seen) > entry.LastSeen)
+                    entry.LastSeen = Wire.Time(seen);
+                if (row.Info is { } info)
+                    entry.Info = JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options);
+            }
+            foreach (var gone in _nodes.Keys.Where(n => !names.Contains(n)).ToList())
+                _nodes.Remove(gone);
+            // The newest row's info is read again next time, so that a change in the same millisecond is not missed.
+            _infoSince = unread ? long.MinValue : rows.Count == 0 ? since : rows.Max(r => r.UpdatedAt);
         }
+    }
+
+    /// <summary>Writes the heartbeats heard since the last call as each node's last_seen, in one transaction.</summary>
+    public async Task SaveHeardAsync(CancellationToken cancellationToken)
+    {
+        List<string> heard;
+        lock (_lock)
+        {
+            heard = [.. _heard];
+            _heard.Clear();
+        }
+        await store.SeenNodesAsync(heard, Wire.Millis(time.GetUtcNow()), cancellationToken);
     }
 
     public IReadOnlyList<NodeSnapshot> Snapshot()
@@ -93,43 +134,52 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
     }
 
     /// <summary>
-    /// A node registers or heartbeats. Persisted only when what it says about itself changed. A configured node is
-    /// never changed by a heartbeat, and a registered node that is up keeps its address: the scheduler sends a node
-    /// its jobs' environments and tokens, so whoever could re-point a live node could collect them. Only a node that
-    /// is down (not heard from for the heartbeat timeout) may come back at another address.
+    /// A node registers or heartbeats. Persisted only when what it says about itself changed (else only the time it
+    /// was heard, written with others' each second). A configured node is never changed by a heartbeat, and a
+    /// registered node that is up keeps its address: the scheduler sends a node its jobs' environments and tokens,
+    /// so whoever could re-point a live node could collect them. Only a node that is down (not heard from by any
+    /// scheduler for the heartbeat timeout) may come back at another address.
     /// </summary>
     public async Task<HeartbeatOutcome> HeartbeatAsync(NodeInfo info, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        var row = await store.GetNodeAsync(info.Name, cancellationToken);
+        if (row?.Source == "static")
+            return HeartbeatOutcome.Configured;
         bool changed, wake;
         lock (_lock)
         {
             if (!_nodes.TryGetValue(info.Name, out var entry))
-                _nodes[info.Name] = entry = new Entry(info.Name, "registered");
-            if (entry.Source == "static")
-                return HeartbeatOutcome.Configured;
-            var moved = entry.Uri is not null && entry.Uri.ToString() != Normalize(info.Uri).ToString();
-            if (moved && !entry.IsDown(now, _options))
+                _nodes[info.Name] = entry = new Entry(info.Name, "registered", _started);
+            if (row?.LastSeen is { } seen && Wire.Time(seen) > entry.LastSeen)
+                entry.LastSeen = Wire.Time(seen);
+            var down = row is null || entry.IsDown(now, _options);
+            var moved = row is not null && Normalize(row.Uri).ToString() != Normalize(info.Uri).ToString();
+            if (moved && !down)
                 return HeartbeatOutcome.MovedWhileUp;
-            wake = entry.Info is null || entry.IsDown(now, _options) || entry.Info.Running != info.Running;
+            var stored = row?.Info is { } text ? JsonSerializer.Deserialize<NodeInfo>(text, DroverJson.Options) : null;
+            wake = stored is null || down || entry.Info?.Running != info.Running;
             entry.Returned(now, _options);
-            changed = entry.Info is null || moved
-                || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
+            changed = stored is null || moved
+                || JsonSerializer.Serialize(stored with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options);
             entry.Uri = Normalize(info.Uri);
             entry.Info = info;
             entry.LastSeen = now;
             entry.LastError = null;
+            if (!changed)
+                _heard.Add(info.Name);
         }
         if (changed)
         {
-            var snapshot = Find(info.Name)!;
             await store.UpsertNodeAsync(new NodeRow
             {
                 Name = info.Name,
-                Uri = snapshot.Target.Uri.ToString(),
-                Source = snapshot.Source,
+                Uri = Normalize(info.Uri).ToString(),
+                Source = "registered",
                 Info = JsonSerializer.Serialize(info, DroverJson.Options),
                 UpdatedAt = Wire.Millis(now),
+                LastSeen = Wire.Millis(now),
+                Slots = info.Slots,
             }, cancellationToken);
         }
         if (wake || changed)
@@ -159,22 +209,35 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         return expired;
     }
 
-    /// <summary>A configured node answered <c>/processor/info</c>.</summary>
-    public void Refreshed(string name, NodeInfo info)
+    /// <summary>A configured node answered <c>/processor/info</c>; what it says of itself is stored when it changed (its slots bound placement).</summary>
+    public async Task RefreshedAsync(string name, NodeInfo info, CancellationToken cancellationToken)
     {
+        NodeRow? changed = null;
         lock (_lock)
         {
-            if (_nodes.TryGetValue(name, out var entry))
-            {
-                var wake = entry.Info is null || entry.IsDown(time.GetUtcNow(), _options);
-                entry.Returned(time.GetUtcNow(), _options);
-                entry.Info = info;
-                entry.LastSeen = time.GetUtcNow();
-                entry.LastError = null;
-                if (wake)
-                    placement.Wake();
-            }
+            if (!_nodes.TryGetValue(name, out var entry))
+                return;
+            var wake = entry.Info is null || entry.IsDown(time.GetUtcNow(), _options);
+            if (entry.Info is null
+                || JsonSerializer.Serialize(entry.Info with { Running = 0 }, DroverJson.Options) != JsonSerializer.Serialize(info with { Running = 0 }, DroverJson.Options))
+                changed = new NodeRow
+                {
+                    Name = name,
+                    Uri = (entry.Uri ?? new Uri("http://invalid/")).ToString(),
+                    Source = entry.Source,
+                    Info = JsonSerializer.Serialize(info, DroverJson.Options),
+                    UpdatedAt = Wire.Millis(time.GetUtcNow()),
+                    Slots = info.Slots,
+                };
+            entry.Returned(time.GetUtcNow(), _options);
+            entry.Info = info;
+            entry.LastSeen = time.GetUtcNow();
+            entry.LastError = null;
+            if (wake)
+                placement.Wake();
         }
+        if (changed is not null)
+            await store.UpsertNodeAsync(changed, cancellationToken);
     }
 
     /// <summary>The node answered a call: it is alive.</summary>
@@ -245,8 +308,6 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             entry.Drained = drained;
         }
         await store.SetDrainedAsync(name, drained, Wire.Millis(time.GetUtcNow()), cancellationToken);
-        if (!drained)
-            placement.Wake();
         return Find(name);
     }
 
@@ -256,7 +317,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         return new Uri(text.EndsWith('/') ? text : text + "/");
     }
 
-    private sealed class Entry(string name, string source)
+    private sealed class Entry(string name, string source, DateTimeOffset presumedSeen)
     {
         public string Name { get; } = name;
         public string Source { get; } = source;
@@ -266,8 +327,12 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         public NodeInfo? Info { get; set; }
         public bool Drained { get; set; }
         public string? LastError { get; set; }
-        public DateTimeOffset LastSeen { get; set; }
+        /// <summary>Heard by any scheduler (the store's last_seen) or answered this one; a node loaded at start is presumed seen then.</summary>
+        public DateTimeOffset LastSeen { get; set; } = presumedSeen;
         public DateTimeOffset? BackoffUntil { get; set; }
+
+        /// <summary>Placed and running attempts, as the store counted them at the last refresh.</summary>
+        public int Active { get; set; }
 
         /// <summary>Set while what was lost on the node has not been killed there since it was last heard from again.</summary>
         public bool FenceDue { get; set; } = true;
@@ -293,7 +358,10 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                 labels[key] = value;
             return new NodeSnapshot(
                 Name, new NodeTarget(Name, Uri ?? new Uri("http://invalid/"), string.IsNullOrEmpty(Token) ? options.NodeToken : Token),
-                Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null, LastError);
+                Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null, LastError)
+            {
+                Active = Active,
+            };
         }
     }
 }

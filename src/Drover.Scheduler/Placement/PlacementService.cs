@@ -45,62 +45,71 @@ internal sealed partial class PlacementService(
     /// <summary>One pass; true when it placed something and more may be waiting. Only this service's loop runs passes.</summary>
     private async Task<bool> PlaceOnceAsync(CancellationToken cancellationToken)
     {
+        await nodes.RefreshAsync(cancellationToken);
         var now = time.GetUtcNow();
         var snapshot = nodes.Snapshot();
-        var load = new Dictionary<string, int>(await store.CountActiveByNodeAsync(cancellationToken), StringComparer.Ordinal);
-        var picker = new NodePicker(snapshot.Where(n => n.Usable(now)), load);
         // Bounded: jobs that leave the queue other than by placement (killed, dependency failed) are not removed one by one.
         if (_constraints.Count >= 200_000)
             _constraints.Clear();
-        // Read no more of the queue than could be placed now: a pass that follows one finished job reads a few rows.
-        var pageSize = picker.Full ? ReasonPage : Math.Clamp(picker.FreeSlots ?? BatchSize, 16, BatchSize);
-        var claims = new List<Claim>();
-        var reasons = new List<(long, string?)>();
         var jobs = new Dictionary<long, JobRow>();
         var specs = new Dictionary<long, JobSpec>(); // specs this pass had to parse, kept for the start of those it places
-        var explained = new Dictionary<JobConstraints, string>(ReferenceEqualityComparer.Instance);
-        string? unconstrained = null;
-        // Page on (in full pages) while whole pages find no node, so that jobs no node takes do not block those behind
-        // them; but not when no node has room at all: then nothing further down could be placed either.
-        for (var offset = 0; claims.Count == 0; offset += pageSize, pageSize = BatchSize)
-        {
-            // The scan reads no specs (they may be 64 MB each): only those of jobs whose constraints are not known yet.
-            var page = await store.ListPlaceableAsync(Wire.Millis(now), offset, pageSize, cancellationToken);
-            await ParseSpecsAsync(page.Where(j => !_constraints.ContainsKey(j.Id)).Select(j => j.Id), specs, cancellationToken);
-            foreach (var job in page)
-            {
-                var constraints = ConstraintsOf(job, specs);
-                if (picker.Take(constraints) is not { } best)
-                {
-                    var reason = constraints is null
-                        ? unconstrained ??= Explain(null, snapshot, load, now)
-                        : explained.TryGetValue(constraints, out var known) ? known : explained[constraints] = Explain(constraints, snapshot, load, now);
-                    if (reason != job.QueueReason)
-                        reasons.Add((job.Id, reason));
-                    continue;
-                }
-                jobs[job.Id] = job;
-                claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
-            }
-            if (page.Count < pageSize || picker.Full)
-                break;
-        }
-        await store.SetQueueReasonsAsync(reasons, cancellationToken);
-        if (claims.Count == 0)
-            return false;
-
-        // Reserved before the claim commits, so the follower never mistakes a start being sent for a lost one.
-        var reserved = claims.Where(c => starter.Reserve(c.JobId)).ToList();
+        IReadOnlyList<Claim> reserved = [];
         try
         {
-            var won = await store.ClaimAsync(reserved, Wire.Millis(now), cancellationToken);
+            var won = await store.PlaceAsync(Wire.Millis(now), async queue =>
+            {
+                // Run again from the start when the transaction meets another scheduler's: nothing of a failed run is kept.
+                jobs.Clear();
+                foreach (var claim in reserved)
+                    starter.Release(claim.JobId);
+                var load = snapshot.ToDictionary(n => n.Name, n => n.Active, StringComparer.Ordinal);
+                var picker = new NodePicker(snapshot.Where(n => n.Usable(now)), load);
+                var claims = new List<Claim>();
+                var reasons = new List<(long, string?)>();
+                var explained = new Dictionary<JobConstraints, string>(ReferenceEqualityComparer.Instance);
+                string? unconstrained = null;
+                // Read no more of the queue than could be placed now: a pass that follows one finished job reads a few
+                // rows. Page on (in full pages) while whole pages find no node, so that jobs no node takes do not block
+                // those behind them; but not when no node has room at all: then nothing further down could be placed.
+                var pageSize = picker.Full ? ReasonPage : Math.Clamp(picker.FreeSlots ?? BatchSize, 16, BatchSize);
+                for (var offset = 0; claims.Count == 0; offset += pageSize, pageSize = BatchSize)
+                {
+                    // The scan reads no specs (they may be 64 MB each): only those of jobs whose constraints are not known yet.
+                    var page = await queue.PageAsync(offset, pageSize);
+                    ParseSpecs(await queue.SpecsAsync([.. page.Where(j => !_constraints.ContainsKey(j.Id)).Select(j => j.Id)]), specs);
+                    foreach (var job in page)
+                    {
+                        var constraints = ConstraintsOf(job, specs);
+                        if (picker.Take(constraints) is not { } best)
+                        {
+                            var reason = constraints is null
+                                ? unconstrained ??= Explain(null, snapshot, load, now)
+                                : explained.TryGetValue(constraints, out var known) ? known : explained[constraints] = Explain(constraints, snapshot, load, now);
+                            if (reason != job.QueueReason)
+                                reasons.Add((job.Id, reason));
+                            continue;
+                        }
+                        jobs[job.Id] = job;
+                        claims.Add(new Claim(job.Id, (int)job.Attempts + 1, best.Name));
+                    }
+                    if (page.Count < pageSize || picker.Full)
+                        break;
+                }
+                // Reserved before the claim commits, so the follower never mistakes a start being sent for a lost one.
+                reserved = claims.Where(c => starter.Reserve(c.JobId)).ToList();
+                return new PlacementDecision(reserved, reasons);
+            }, cancellationToken);
+            if (won.Count == 0)
+                return false;
             metrics.Placed(won.Count);
             foreach (var claim in won)
                 _constraints.Remove(claim.JobId);
-            await ParseSpecsAsync(won.Select(c => c.JobId).Where(id => !specs.ContainsKey(id)), specs, cancellationToken);
-            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, now)).ToList();
+            var missing = won.Select(c => c.JobId).Where(id => !specs.ContainsKey(id)).ToList();
+            if (missing.Count > 0)
+                ParseSpecs(await store.GetSpecsAsync(missing, cancellationToken), specs);
+            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, store.Instance, now)).ToList();
             await starter.StartAllAsync(attempts, cancellationToken);
-            return won.Count > 0;
+            return true;
         }
         finally
         {
@@ -109,16 +118,13 @@ internal sealed partial class PlacementService(
         }
     }
 
-    private async Task ParseSpecsAsync(IEnumerable<long> ids, Dictionary<long, JobSpec> parsed, CancellationToken cancellationToken)
+    private static void ParseSpecs(IReadOnlyDictionary<long, string> texts, Dictionary<long, JobSpec> parsed)
     {
-        var wanted = ids.ToList();
-        if (wanted.Count == 0)
-            return;
-        foreach (var (id, text) in await store.GetSpecsAsync(wanted, cancellationToken))
+        foreach (var (id, text) in texts)
             parsed[id] = Wire.Spec(text);
     }
 
-    /// <summary>The job's constraints, from the cache or from its spec (read by <see cref="ParseSpecsAsync"/> for this page).</summary>
+    /// <summary>The job's constraints, from the cache or from its spec (read for this page).</summary>
     private JobConstraints? ConstraintsOf(JobRow job, Dictionary<long, JobSpec> parsed)
     {
         if (_constraints.TryGetValue(job.Id, out var known))
@@ -161,7 +167,7 @@ internal sealed partial class PlacementService(
         return "every node that fits is busy (all slots taken)";
     }
 
-    private static ActiveAttempt ToAttempt(JobRow job, JobSpec? spec, Claim claim, DateTimeOffset now) => new()
+    private static ActiveAttempt ToAttempt(JobRow job, JobSpec? spec, Claim claim, string owner, DateTimeOffset now) => new()
     {
         JobId = job.Id,
         Number = claim.Number,
@@ -179,6 +185,7 @@ internal sealed partial class PlacementService(
         JobCreatedAt = job.CreatedAt,
         TraceParent = job.TraceParent,
         Root = job.Root ?? job.Id,
+        Owner = owner,
     };
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]

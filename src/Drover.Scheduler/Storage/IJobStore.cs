@@ -9,6 +9,21 @@ namespace Drover.Scheduler.Storage;
 /// </summary>
 internal interface IJobStore
 {
+    /// <summary>This scheduler's name among those sharing the database, drawn each time the store opens.</summary>
+    string Instance { get; }
+
+    /// <summary><c>sqlite</c> or <c>postgresql</c>.</summary>
+    string Engine { get; }
+
+    /// <summary>No other scheduler can share this database (a SQLite file).</summary>
+    bool Exclusive { get; }
+
+    Task RenewPresenceAsync(string? url, long now, long expiresAt, CancellationToken cancellationToken);
+    Task LeaveAsync(long now, CancellationToken cancellationToken);
+    Task<bool> TryLeaseAsync(string name, long now, long expiresAt, CancellationToken cancellationToken);
+    Task<int> TakeOverAsync(long now, bool all, CancellationToken cancellationToken);
+    Task<IReadOnlyList<(string Id, string? Url)>> ListSchedulersAsync(long now, CancellationToken cancellationToken);
+
     /// <summary>Creates or migrates the schema.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 
@@ -30,19 +45,18 @@ internal interface IJobStore
     /// <summary>Counts by state and status, submissions and stops per minute since <paramref name="since"/>, the latest failures.</summary>
     Task<JobSummaryRows> SummarizeAsync(long since, int failures, CancellationToken cancellationToken);
 
-    /// <summary>Queued jobs whose backoff is over, by priority then age, without their specs: what the placement loop may claim.</summary>
-    Task<IReadOnlyList<JobRow>> ListPlaceableAsync(long now, int offset, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// A placement pass in one transaction: <paramref name="decide"/> reads the queue (rows locked for this pass) and
+    /// chooses; the claims that fit their node's free slots move queued → placed with a new attempt owned by this
+    /// scheduler. Returns the claims that won.
+    /// </summary>
+    Task<IReadOnlyList<Claim>> PlaceAsync(long now, Func<QueueReader, Task<PlacementDecision>> decide, CancellationToken cancellationToken);
 
-    /// <summary>Moves each job queued → placed and records its new attempt; returns the claims that won.</summary>
-    Task<IReadOnlyList<Claim>> ClaimAsync(IReadOnlyList<Claim> claims, long now, CancellationToken cancellationToken);
-
-    /// <summary>Undoes claims whose start certainly did not reach the node: placed → queued, the attempt forgotten.</summary>
+    /// <summary>Undoes this scheduler's claims whose start certainly did not reach the node: placed → queued, the attempt forgotten.</summary>
     Task UnclaimAsync(IReadOnlyList<Claim> claims, long now, string reason, CancellationToken cancellationToken);
 
-    Task SetQueueReasonsAsync(IReadOnlyList<(long JobId, string? Reason)> reasons, CancellationToken cancellationToken);
-
-    /// <summary>Attempts placed or running (on one node, or on all), with what a transition needs of their job.</summary>
-    Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, CancellationToken cancellationToken);
+    /// <summary>Attempts placed or running (on one node, or on all; this scheduler's own, or anyone's), with what a transition needs of their job.</summary>
+    Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsAsync(string? node, bool mine, CancellationToken cancellationToken);
 
     /// <summary>The placed or running attempts of these jobs.</summary>
     Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken);
@@ -91,8 +105,13 @@ internal interface IJobStore
     /// <summary>Deletes events older than <paramref name="olderThan"/> or beyond the newest <paramref name="keep"/>.</summary>
     Task<int> PruneEventsAsync(long olderThan, int keep, CancellationToken cancellationToken);
 
-    Task<IReadOnlyList<NodeRow>> ListNodesAsync(CancellationToken cancellationToken);
+    /// <summary>Every node; the info only of those whose <c>updated_at</c> is at or after <paramref name="infoChangedSince"/>.</summary>
+    Task<IReadOnlyList<NodeRow>> ListNodesAsync(long infoChangedSince, CancellationToken cancellationToken);
+    Task<NodeRow?> GetNodeAsync(string name, CancellationToken cancellationToken);
     Task UpsertNodeAsync(NodeRow node, CancellationToken cancellationToken);
+
+    /// <summary>Heartbeats that changed nothing but the time these nodes were last heard from, written together.</summary>
+    Task SeenNodesAsync(IReadOnlyList<string> names, long now, CancellationToken cancellationToken);
     Task DeleteNodeAsync(string name, CancellationToken cancellationToken);
     Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
 
@@ -171,6 +190,12 @@ internal sealed record AttemptChange
     public long? JobFinishedAt { get; init; }
     public long? NotBefore { get; init; }
     public int FailuresDelta { get; init; }
+
+    /// <summary>
+    /// Set for a change only the attempt's follower may make (lost, timed out): it holds only while this scheduler
+    /// still owns the attempt. A node's own report (a push, a poll's answer) is a fact any scheduler records.
+    /// </summary>
+    public string? Owner { get; init; }
     public string? QueueReason { get; init; }
     public string? FilesDir { get; init; }
 }
@@ -244,6 +269,9 @@ internal sealed class ActiveAttempt
     public long Number { get; set; }
     public string Node { get; set; } = "";
     public string BackendRef { get; set; } = "";
+
+    /// <summary>The scheduler that follows the attempt (see <see cref="IJobStore.Instance"/>).</summary>
+    public string? Owner { get; set; }
     public string State { get; set; } = "";
     public string? Message { get; set; }
     public string? StopRequest { get; set; }
@@ -274,5 +302,12 @@ internal sealed class NodeRow
     public string? Info { get; set; }
     public long Drained { get; set; }
     public long UpdatedAt { get; set; }
+
+    /// <summary>The last heartbeat any scheduler heard (Unix ms), or null.</summary>
+    public long? LastSeen { get; set; }
+    public long Slots { get; set; }
+
+    /// <summary>Its placed and running attempts, as the store counts them.</summary>
+    public long Active { get; set; }
 }
 #pragma warning restore CA1812

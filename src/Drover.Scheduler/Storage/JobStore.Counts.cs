@@ -3,7 +3,7 @@ using Dapper;
 namespace Drover.Scheduler.Storage;
 
 /// <summary>What the metrics' gauges read when Prometheus scrapes: counts, never rows.</summary>
-internal sealed partial class SqliteJobStore
+internal sealed partial class JobStore
 {
     public async Task<JobCounts> CountJobsAsync(CancellationToken cancellationToken)
     {

@@ -10,29 +10,81 @@ namespace Drover.Scheduler.Storage;
 /// DAGs in the store: dependency edges, what a stopped job means for the jobs waiting on it and for a parent waiting
 /// for its children, walks over the graph, and the event log written in the same transactions as the changes.
 /// </summary>
-internal sealed partial class SqliteJobStore
+internal sealed partial class JobStore
 {
-    /// <summary>What a transaction's changes set off: jobs that stopped (to settle), files to delete, jobs made placeable.</summary>
-    private sealed class Settlement : IDisposable
+    /// <summary>
+    /// One write transaction and what it set off: jobs that stopped (to settle), files to delete, whether work was
+    /// made for placement, the changes of node load, and the events, which are written last (see <see cref="FlushAsync"/>).
+    /// </summary>
+    internal sealed class Write(DbConnection connection, DbTransaction transaction) : IDisposable
     {
         private readonly Dictionary<string, BatchStatement> _statements = new(StringComparer.Ordinal);
+        private readonly List<(long? JobId, string? Node, string? Change, long At)> _events = [];
+        private readonly HashSet<long> _jobEvents = [];
+        private readonly SortedDictionary<string, long> _active = new(StringComparer.Ordinal);
 
+        public DbConnection Connection => connection;
+        public DbTransaction Transaction => transaction;
         public Queue<long> Stopped { get; } = new();
         public List<string> Files { get; } = [];
-        public bool Released { get; set; }
-        public bool Changed { get; set; }
 
-        /// <summary>A statement prepared once for this transaction and reused for every job it settles.</summary>
-        public BatchStatement Statement(SqliteConnection c, DbTransaction t, string sql, params string[] names)
+        /// <summary>Jobs became placeable, or a slot was freed: placement should look (here and on other schedulers).</summary>
+        public bool Work { get; set; }
+
+        public bool HasEvents => _events.Count > 0;
+
+        /// <summary>A statement made once for this transaction and reused for every item it handles.</summary>
+        public BatchStatement Statement(string sql, params string[] names)
         {
             if (!_statements.TryGetValue(sql, out var statement))
-                _statements[sql] = statement = new BatchStatement(c, t, sql, names);
+                _statements[sql] = statement = new BatchStatement(connection, transaction, sql, names);
             return statement;
         }
 
-        /// <summary>Records a job's change in the event feed, with the statement this transaction prepared for it.</summary>
-        public Task<int> AppendEventAsync(SqliteConnection c, DbTransaction t, long jobId, long now) =>
-            Statement(c, t, AppendEventSql, "@jobId", "@now").RunAsync(jobId, now);
+        /// <summary>
+        /// The job changed: one event, with the state it has when the transaction ends (a job changed twice in one
+        /// transaction is one event: no reader could have seen the state between).
+        /// </summary>
+        public void JobChanged(long jobId, long now)
+        {
+            if (_jobEvents.Add(jobId))
+                _events.Add((jobId, null, null, now));
+        }
+
+        public void NodeChanged(string node, string change, long now) => _events.Add((null, node, change, now));
+
+        /// <summary>The node's placed and running attempts changed by <paramref name="delta"/>; written at the end, by node name.</summary>
+        public void Active(string node, long delta) => _active[node] = _active.GetValueOrDefault(node) + delta;
+
+        /// <summary>
+        /// The transaction's last writes: node load (rows locked last, in name order, as in every transaction), then
+        /// the events after the dialect's <see cref="SqlDialect.BeforeEventsAsync"/>, then one notification.
+        /// </summary>
+        public async Task FlushAsync(SqlDialect dialect)
+        {
+            foreach (var (node, delta) in _active)
+            {
+                if (delta != 0)
+                    await Statement("UPDATE nodes SET active = CASE WHEN active + @delta < 0 THEN 0 ELSE active + @delta END WHERE name = @node", "@delta", "@node")
+                        .RunAsync(delta, node);
+            }
+            if (_events.Count == 0)
+                return;
+            await dialect.BeforeEventsAsync(connection, transaction);
+            foreach (var (jobId, node, change, at) in _events)
+            {
+                if (jobId is { } id)
+                    await Statement(
+                        """
+                        INSERT INTO events (at, kind, job_id, root, parent, state, status, reason, node)
+                        SELECT @now, 'job', id, COALESCE(root, id), parent, state, status, reason, node FROM jobs WHERE id = @jobId
+                        """, "@now", "@jobId").RunAsync(at, id);
+                else
+                    await Statement("INSERT INTO events (at, kind, state, node) VALUES (@now, 'node', @change, @node)", "@now", "@change", "@node")
+                        .RunAsync(at, change, node);
+            }
+            await dialect.NotifyAsync(connection, transaction, Work);
+        }
 
         public void Dispose()
         {
@@ -41,16 +93,27 @@ internal sealed partial class SqliteJobStore
         }
     }
 
-    /// <summary>Records a new job's edges and root; resolves at once what its dependencies already decided.</summary>
-    private static async Task LinkAsync(SqliteConnection c, DbTransaction t, long id, NewJob job, List<InsertResult> earlier, Settlement settle)
+    /// <summary>After the commit: wake the event streams, the placement loop when there is work, delete files of jobs that will never run.</summary>
+    private void Published(Write write)
     {
-        settle.Changed = true;
+        if (write.HasEvents)
+            _feed.Published();
+        if (write.Work)
+            _placement.Wake();
+        foreach (var dir in write.Files)
+            JobFiles.Delete(dir, _logger);
+    }
+
+    /// <summary>Records a new job's edges and root; resolves at once what its dependencies already decided.</summary>
+    private static async Task LinkAsync(Write w, long id, NewJob job, List<InsertResult> earlier)
+    {
+        var (c, t) = (w.Connection, w.Transaction);
         long? root = null;
         if (job.Parent is { } parent)
             root = await c.ExecuteScalarAsync<long?>("SELECT COALESCE(root, id) FROM jobs WHERE id = @parent", new { parent }, t);
         if (root is null && job.RootOf is { } index)
             root = await c.ExecuteScalarAsync<long?>("SELECT COALESCE(root, id) FROM jobs WHERE id = @id", new { id = earlier[index].JobId }, t);
-        var waiting = 0;
+        var waiting = 0L;
         string? unmet = null;
         string? unmetMessage = null;
         foreach (var dependency in job.DependsOn)
@@ -69,8 +132,8 @@ internal sealed partial class SqliteJobStore
                 root ??= state.Root;
             if (state.State != "stopped")
                 waiting++;
-            else if (Unmet(condition, state.Status, state.Reason) is { } reason && unmet is null)
-                (unmet, unmetMessage) = (reason, Explain(upstream, condition, state.Status, state.Reason));
+            else if (DagRules.Unmet(condition, state.Status, state.Reason) is { } reason && unmet is null)
+                (unmet, unmetMessage) = (reason, DagRules.Explain(upstream, condition, state.Status, state.Reason));
         }
         // A job alone (no parent, no dependency) is its own root: NULL says so without a second write on the hot path.
         if (root is not null || waiting > 0)
@@ -82,83 +145,64 @@ internal sealed partial class SqliteJobStore
                 UPDATE jobs SET state = 'stopped', status = 'error', reason = @unmet, message = @unmetMessage, finished_at = created_at
                 WHERE id = @id
                 """, new { id, unmet, unmetMessage }, t);
-            settle.Stopped.Enqueue(id);
+            w.Stopped.Enqueue(id);
             if (job.FilesDir is { } dir)
-                settle.Files.Add(dir);
+                w.Files.Add(dir);
         }
-        await settle.AppendEventAsync(c, t, id, job.CreatedAt);
+        w.JobChanged(id, job.CreatedAt);
     }
-
-    /// <summary>Null when an edge of this condition is met by a job that ended so; else the reason its dependent stops.</summary>
-    private static string? Unmet(string condition, string status, string? reason)
-    {
-        // A skipped job never ran: only afterany goes past it, and whatever it blocks is skipped too.
-        if (reason == "skipped")
-            return condition == "afterany" ? null : "skipped";
-        return condition switch
-        {
-            "afterany" => null,
-            "afterok" => status == "good" ? null : "dependency_failed",
-            _ => status == "error" ? null : "skipped", // afternotok after a job that ended good: the path was not taken
-        };
-    }
-
-    private static string Explain(long upstream, string condition, string status, string? reason) =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"dependency {upstream} ({condition}) ended {status}{(reason is null ? "" : " (" + reason + ")")}");
 
     /// <summary>
     /// A job's commands ended (the attempt stopped and the job with it). A job with <c>wait_for_children</c> that ended
     /// good stays running while a child runs; once they all stopped it ends good only if they all did.
     /// </summary>
-    private static async Task CommandsEndedAsync(SqliteConnection c, DbTransaction t, long id, long now, Settlement settle)
+    private static async Task CommandsEndedAsync(Write w, long id, long now)
     {
-        settle.Changed = true;
         (string Status, long WaitForChildren) job;
-        await using (var reader = await settle.Statement(c, t, "SELECT status, wait_for_children FROM jobs WHERE id = @id", "@id").ReadAsync(id))
+        await using (var reader = await w.Statement("SELECT status, wait_for_children FROM jobs WHERE id = @id", "@id").ReadAsync(id))
         {
             if (!await reader.ReadAsync())
                 throw new InvalidOperationException($"job {id} is gone");
             job = (reader.GetString(0), reader.GetInt64(1));
         }
+        w.JobChanged(id, now);
         if (job.Status == "good" && job.WaitForChildren == 1)
         {
-            var (running, failed) = await ChildrenAsync(c, t, id);
+            var (running, failed) = await ChildrenAsync(w, id);
             if (running > 0)
             {
-                await c.ExecuteAsync(
+                await w.Connection.ExecuteAsync(
                     """
                     UPDATE jobs SET state = 'running', status = 'unknown', finished_at = NULL, awaiting_children = 1,
                                     message = 'commands ended good; waiting for children', updated_at = @now
                     WHERE id = @id
-                    """, new { id, now }, t);
-                await settle.AppendEventAsync(c, t, id, now);
+                    """, new { id, now }, w.Transaction);
                 return;
             }
             if (failed > 0)
-                await FailForChildrenAsync(c, t, id, failed, now);
+                await FailForChildrenAsync(w, id, failed, now);
         }
-        await settle.AppendEventAsync(c, t, id, now);
-        settle.Stopped.Enqueue(id);
+        w.Stopped.Enqueue(id);
     }
 
-    private static async Task<(long Running, long Failed)> ChildrenAsync(SqliteConnection c, DbTransaction t, long id)
+    private static async Task<(long Running, long Failed)> ChildrenAsync(Write w, long id)
     {
-        var counts = await c.QuerySingleAsync<(long? Running, long? Failed)>(
+        var counts = await w.Connection.QuerySingleAsync<(long? Running, long? Failed)>(
             """
-            SELECT SUM(state <> 'stopped'), SUM(state = 'stopped' AND status <> 'good' AND COALESCE(reason, '') <> 'skipped')
+            SELECT SUM(CASE WHEN state <> 'stopped' THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN state = 'stopped' AND status <> 'good' AND COALESCE(reason, '') <> 'skipped' THEN 1 ELSE 0 END)
             FROM jobs WHERE parent = @id
-            """, new { id }, t);
+            """, new { id }, w.Transaction);
         return (counts.Running ?? 0, counts.Failed ?? 0);
     }
 
-    private static Task<int> FailForChildrenAsync(SqliteConnection c, DbTransaction t, long id, long failed, long now) =>
-        c.ExecuteAsync(
+    private static Task<int> FailForChildrenAsync(Write w, long id, long failed, long now) =>
+        w.Connection.ExecuteAsync(
             """
             UPDATE jobs SET state = 'stopped', status = 'error', reason = 'children_failed', awaiting_children = 0,
                             message = @message, finished_at = @now, updated_at = @now
             WHERE id = @id
-            """, new { id, now, message = $"{failed} of its children did not end good" }, t);
+            """, new { id, now, message = $"{failed} of its children did not end good" }, w.Transaction);
 
     /// <summary>
     /// Follows what stopped jobs set off, with a work list rather than recursion (a chain of 10,000 jobs is 10,000
@@ -166,22 +210,24 @@ internal sealed partial class SqliteJobStore
     /// whose dependency can no longer be met stops (and is settled in turn); a parent waiting for its children ends
     /// once the last one stopped.
     /// </summary>
-    private static async Task SettleAsync(SqliteConnection c, DbTransaction t, Settlement settle, long now)
+    private static async Task SettleAsync(Write w, long now)
     {
-        while (settle.Stopped.TryDequeue(out var id))
+        var (c, t) = (w.Connection, w.Transaction);
+        while (w.Stopped.TryDequeue(out var id))
         {
             (string Status, string? Reason, long? Parent) job;
-            await using (var reader = await settle.Statement(c, t, "SELECT status, reason, parent FROM jobs WHERE id = @id", "@id").ReadAsync(id))
+            await using (var reader = await w.Statement("SELECT status, reason, parent FROM jobs WHERE id = @id", "@id").ReadAsync(id))
             {
                 if (!await reader.ReadAsync())
                     throw new InvalidOperationException($"job {id} is gone");
                 job = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2));
             }
             var edges = new List<(long JobId, string Condition, string? FilesDir)>();
-            await using (var reader = await settle.Statement(c, t,
+            await using (var reader = await w.Statement(
                 """
                 SELECT d.job_id, d.condition, j.files_dir FROM dependencies d JOIN jobs j ON j.id = d.job_id
                 WHERE d.depends_on = @id AND j.state = 'queued'
+                ORDER BY d.job_id
                 """, "@id").ReadAsync(id))
             {
                 while (await reader.ReadAsync())
@@ -189,42 +235,42 @@ internal sealed partial class SqliteJobStore
             }
             foreach (var edge in edges)
             {
-                if (Unmet(edge.Condition, job.Status, job.Reason) is { } reason)
+                if (DagRules.Unmet(edge.Condition, job.Status, job.Reason) is { } reason)
                 {
                     var stopped = await c.ExecuteAsync(
                         """
                         UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, message = @message,
                                         queue_reason = NULL, finished_at = @now, updated_at = @now
                         WHERE id = @JobId AND state = 'queued'
-                        """, new { edge.JobId, reason, now, message = Explain(id, edge.Condition, job.Status, job.Reason) }, t);
+                        """, new { edge.JobId, reason, now, message = DagRules.Explain(id, edge.Condition, job.Status, job.Reason) }, t);
                     if (stopped != 1)
                         continue;
-                    await settle.AppendEventAsync(c, t, edge.JobId, now);
-                    settle.Stopped.Enqueue(edge.JobId);
+                    w.JobChanged(edge.JobId, now);
+                    w.Stopped.Enqueue(edge.JobId);
                     if (edge.FilesDir is { } dir)
-                        settle.Files.Add(dir);
+                        w.Files.Add(dir);
                 }
                 else
                 {
-                    var left = await c.ExecuteScalarAsync<long?>(
+                    var left = await w.Statement(
                         """
                         UPDATE jobs SET waiting_on = waiting_on - 1, updated_at = @now
                         WHERE id = @JobId AND state = 'queued' AND waiting_on > 0
                         RETURNING waiting_on
-                        """, new { edge.JobId, now }, t);
+                        """, "@now", "@JobId").ScalarAsync(now, edge.JobId);
                     if (left == 0)
-                        settle.Released = true;
+                        w.Work = true;
                 }
             }
             if (job.Parent is { } parent
                 && await c.ExecuteScalarAsync<long>(
                     "SELECT COUNT(*) FROM jobs WHERE id = @parent AND awaiting_children = 1 AND state = 'running'", new { parent }, t) == 1)
             {
-                var (running, failed) = await ChildrenAsync(c, t, parent);
+                var (running, failed) = await ChildrenAsync(w, parent);
                 if (running > 0)
                     continue;
                 if (failed > 0)
-                    await FailForChildrenAsync(c, t, parent, failed, now);
+                    await FailForChildrenAsync(w, parent, failed, now);
                 else
                     await c.ExecuteAsync(
                         """
@@ -232,51 +278,27 @@ internal sealed partial class SqliteJobStore
                                         finished_at = @now, updated_at = @now
                         WHERE id = @parent
                         """, new { parent, now }, t);
-                await settle.AppendEventAsync(c, t, parent, now);
-                settle.Stopped.Enqueue(parent);
+                w.JobChanged(parent, now);
+                w.Stopped.Enqueue(parent);
             }
         }
     }
 
     /// <summary>A kill of a job that only waits for its children: nothing runs on a node, so it stops here.</summary>
-    private static async Task<bool> StopAwaitingAsync(SqliteConnection c, DbTransaction t, long id, string reason, long now, Settlement settle)
+    private static async Task<bool> StopAwaitingAsync(Write w, long id, string reason, long now)
     {
-        var stopped = await c.ExecuteAsync(
+        var stopped = await w.Connection.ExecuteAsync(
             """
             UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason, awaiting_children = 0,
                             finished_at = @now, updated_at = @now
             WHERE id = @id AND state = 'running' AND awaiting_children = 1
-            """, new { id, reason, now }, t);
+            """, new { id, reason, now }, w.Transaction);
         if (stopped != 1)
             return false;
-        await settle.AppendEventAsync(c, t, id, now);
-        settle.Changed = true;
-        settle.Stopped.Enqueue(id);
-        await SettleAsync(c, t, settle, now);
+        w.JobChanged(id, now);
+        w.Stopped.Enqueue(id);
+        await SettleAsync(w, now);
         return true;
-    }
-
-    private const string AppendEventSql = """
-        INSERT INTO events (at, kind, job_id, root, parent, state, status, reason, node)
-        SELECT @now, 'job', id, COALESCE(root, id), parent, state, status, reason, node FROM jobs WHERE id = @jobId
-        """;
-
-    private static Task<int> AppendEventAsync(SqliteConnection c, DbTransaction t, long jobId, long now) =>
-        c.ExecuteAsync(AppendEventSql, new { jobId, now }, t);
-
-    private static Task<int> AppendNodeEventAsync(SqliteConnection c, DbTransaction t, string node, string change, long now) =>
-        c.ExecuteAsync("INSERT INTO events (at, kind, state, node) VALUES (@now, 'node', @change, @node)", new { now, change, node }, t);
-
-    /// <summary>After the commit: wake the event streams, the placement loop when jobs became placeable, delete files of jobs that will never run.</summary>
-    private void Published(Settlement settle)
-    {
-        if (!settle.Changed && settle.Stopped.Count == 0)
-            return;
-        _feed.Published();
-        if (settle.Released)
-            _placement.Wake();
-        foreach (var dir in settle.Files)
-            JobFiles.Delete(dir, _logger);
     }
 
     public async Task<IReadOnlyList<long>> FindJobsAsync(IReadOnlyList<long> ids, CancellationToken cancellationToken)
@@ -311,16 +333,13 @@ internal sealed partial class SqliteJobStore
 
     // A DAG is the jobs that share its root: those of one DAG request and, transitively, their children.
     // Dependencies on jobs outside it show as edges only.
-    private const string Members = """
-        INSERT INTO dag_walk SELECT id FROM jobs WHERE root = @root
-        UNION SELECT @root
-        """;
+    private const string Members = "WITH members (id) AS (SELECT id FROM jobs WHERE root = @root UNION SELECT CAST(@root AS BIGINT))";
 
     public async Task<DagRows?> GetDagAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        // One read transaction: both queries see the same snapshot of a DAG that is changing while it is read.
-        await using var transaction = connection.BeginTransaction(deferred: true);
+        // One read transaction: every query sees the same snapshot of a DAG that is changing while it is read.
+        await using var transaction = await _dialect.BeginSnapshotAsync(connection, cancellationToken);
         var root = await connection.ExecuteScalarAsync<long?>(
             """
             WITH RECURSIVE up(id, parent) AS (
@@ -330,24 +349,21 @@ internal sealed partial class SqliteJobStore
             """, new { id }, transaction);
         if (root is null)
             return null;
-        // The members are listed once into a temporary table (SQLite's own; private to this connection) that both
-        // reads join, rather than found again by each of them.
-        await connection.ExecuteAsync(
-            "CREATE TEMP TABLE IF NOT EXISTS dag_walk (id INTEGER PRIMARY KEY); DELETE FROM dag_walk;", transaction: transaction);
-        await connection.ExecuteAsync(Members, new { root }, transaction);
         // What a status view shows, not the specs: a DAG of 10,000 jobs stays a small read.
         var jobs = (await connection.QueryAsync<JobRow>(
-            """
+            Members + """
+
             SELECT j.id, j.request_id, j.state, j.status, j.reason, j.node, j.created_at, j.updated_at, j.started_at, j.finished_at,
                    j.exit_code, j.attempts, j.parent, j.message, j.queue_reason, j.root
-            FROM dag_walk w JOIN jobs j ON j.id = w.id ORDER BY w.id
-            """, transaction: transaction)).AsList();
+            FROM members m JOIN jobs j ON j.id = m.id ORDER BY j.id
+            """, new { root }, transaction)).AsList();
         var edges = (await connection.QueryAsync<(long From, long To, string Kind)>(
-            """
-            SELECT j.parent, j.id, 'child' FROM dag_walk w JOIN jobs j ON j.id = w.id WHERE j.parent IS NOT NULL
+            Members + """
+
+            SELECT j.parent, j.id, 'child' FROM members m JOIN jobs j ON j.id = m.id WHERE j.parent IS NOT NULL
             UNION ALL
-            SELECT d.depends_on, d.job_id, d.condition FROM dag_walk w JOIN dependencies d ON d.job_id = w.id
-            """, transaction: transaction)).AsList();
+            SELECT d.depends_on, d.job_id, d.condition FROM members m JOIN dependencies d ON d.job_id = m.id
+            """, new { root }, transaction)).AsList();
         await transaction.CommitAsync(cancellationToken);
         return new DagRows(root.Value, jobs, edges);
     }
@@ -386,69 +402,67 @@ internal sealed partial class SqliteJobStore
         return await connection.ExecuteScalarAsync<long?>("SELECT MAX(seq) FROM events") ?? 0;
     }
 
-    public async Task<int> PruneEventsAsync(long olderThan, int keep, CancellationToken cancellationToken)
-    {
-        await using var lease = await WriteAsync(cancellationToken);
-        return await lease.Connection.ExecuteAsync(
-            "DELETE FROM events WHERE at < @olderThan OR seq <= (SELECT MAX(seq) FROM events) - @keep", new { olderThan, keep });
-    }
+    public Task<int> PruneEventsAsync(long olderThan, int keep, CancellationToken cancellationToken) =>
+        WriteAsync(async w => await w.Connection.ExecuteAsync(
+            "DELETE FROM events WHERE at < @olderThan OR seq <= (SELECT MAX(seq) FROM events) - @keep",
+            new { olderThan, keep = (long)keep }, w.Transaction), cancellationToken);
 
-    // An edge (d) whose upstream job (u) stopped in a way that does not meet it: see Unmet.
-    private const string UnmetEdge = """
-        u.state = 'stopped'
-        AND NOT ((d.condition = 'afterany')
-                 OR (d.condition = 'afterok' AND u.status = 'good')
-                 OR (d.condition = 'afternotok' AND u.status = 'error' AND COALESCE(u.reason, '') <> 'skipped'))
-        """;
-
-    public async Task<RetryResult> RetryAsync(long id, long now, CancellationToken cancellationToken)
-    {
-        await using var lease = await WriteAsync(cancellationToken);
-        var c = lease.Connection;
-        await using var t = await c.BeginTransactionAsync(cancellationToken);
-        var job = await c.QuerySingleOrDefaultAsync<JobRow>("SELECT * FROM jobs WHERE id = @id", new { id }, t);
-        if (job is null)
-            return new RetryResult(RetryOutcome.Unknown, [], null);
-        if (job.State != "stopped" || job.Status != "error" || job.Reason == "skipped")
-            return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} is {job.State}/{job.Status}{(job.Reason is null ? "" : "/" + job.Reason)}; only a job that stopped in error is retried");
-        if (job.FilesDir is not null && Wire.Spec(job.Spec).Files.Count > 0)
-            return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} had uploaded files, which were deleted when it stopped; submit it again");
-        var blocked = await c.QueryFirstOrDefaultAsync<long?>(
-            "SELECT d.depends_on FROM dependencies d JOIN jobs u ON u.id = d.depends_on WHERE d.job_id = @id AND " + UnmetEdge,
-            new { id }, t);
-        if (blocked is { } upstream)
-            return new RetryResult(RetryOutcome.Blocked, [], $"its dependency {upstream} cannot be met as it ended; retry that job first");
-
-        // The job, then (breadth first, no recursion) every dependent that stopped only because of it.
-        var requeued = new List<long>();
-        var work = new Queue<long>([id]);
-        while (work.TryDequeue(out var next))
+    public Task<RetryResult> RetryAsync(long id, long now, CancellationToken cancellationToken) =>
+        WriteAsync(async w =>
         {
-            var changed = await c.ExecuteAsync(
-                """
-                UPDATE jobs SET state = 'queued', status = 'unknown', reason = NULL, stop_request = NULL, failures = 0,
-                                not_before = NULL, finished_at = NULL, awaiting_children = 0, message = NULL, updated_at = @now,
-                                queue_reason = 'retried',
-                                waiting_on = (SELECT COUNT(*) FROM dependencies d JOIN jobs u ON u.id = d.depends_on
-                                              WHERE d.job_id = jobs.id AND u.state <> 'stopped')
-                WHERE id = @next AND state = 'stopped'
-                  AND NOT EXISTS (SELECT 1 FROM dependencies d JOIN jobs u ON u.id = d.depends_on WHERE d.job_id = jobs.id AND
-                """ + " " + UnmetEdge + ")", new { next, now }, t);
-            if (changed != 1)
-                continue;
-            await AppendEventAsync(c, t, next, now);
-            requeued.Add(next);
-            foreach (var dependent in await c.QueryAsync<long>(
-                """
-                SELECT d.job_id FROM dependencies d JOIN jobs j ON j.id = d.job_id
-                WHERE d.depends_on = @next AND j.state = 'stopped' AND j.reason IN ('dependency_failed', 'skipped')
-                """, new { next }, t))
-                work.Enqueue(dependent);
-        }
-        await t.CommitAsync(cancellationToken);
-        _feed.Published();
-        _placement.Wake();
-        return new RetryResult(RetryOutcome.Requeued, requeued, null);
+            var (c, t) = (w.Connection, w.Transaction);
+            var job = await c.QuerySingleOrDefaultAsync<JobRow>($"SELECT * FROM jobs WHERE id = @id {_dialect.ForUpdate}", new { id }, t);
+            if (job is null)
+                return new RetryResult(RetryOutcome.Unknown, [], null);
+            if (job.State != "stopped" || job.Status != "error" || job.Reason == "skipped")
+                return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} is {job.State}/{job.Status}{(job.Reason is null ? "" : "/" + job.Reason)}; only a job that stopped in error is retried");
+            if (job.FilesDir is not null && Wire.Spec(job.Spec).Files.Count > 0)
+                return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} had uploaded files, which were deleted when it stopped; submit it again");
+            if (await UnmetDependencyAsync(w, id) is { } upstream)
+                return new RetryResult(RetryOutcome.Blocked, [], $"its dependency {upstream} cannot be met as it ended; retry that job first");
+
+            // The job, then (breadth first, no recursion) every dependent that stopped only because of it.
+            var requeued = new List<long>();
+            var work = new Queue<long>([id]);
+            while (work.TryDequeue(out var next))
+            {
+                if (next != id && await UnmetDependencyAsync(w, next) is not null)
+                    continue;
+                var changed = await c.ExecuteAsync(
+                    """
+                    UPDATE jobs SET state = 'queued', status = 'unknown', reason = NULL, stop_request = NULL, failures = 0,
+                                    not_before = NULL, finished_at = NULL, awaiting_children = 0, message = NULL, updated_at = @now,
+                                    queue_reason = 'retried',
+                                    waiting_on = (SELECT COUNT(*) FROM dependencies d JOIN jobs u ON u.id = d.depends_on
+                                                  WHERE d.job_id = jobs.id AND u.state <> 'stopped')
+                    WHERE id = @next AND state = 'stopped'
+                    """, new { next, now }, t);
+                if (changed != 1)
+                    continue;
+                w.JobChanged(next, now);
+                requeued.Add(next);
+                foreach (var dependent in await c.QueryAsync<long>(
+                    """
+                    SELECT d.job_id FROM dependencies d JOIN jobs j ON j.id = d.job_id
+                    WHERE d.depends_on = @next AND j.state = 'stopped' AND j.reason IN ('dependency_failed', 'skipped')
+                    ORDER BY d.job_id
+                    """, new { next }, t))
+                    work.Enqueue(dependent);
+            }
+            w.Work = true;
+            return new RetryResult(RetryOutcome.Requeued, requeued, null);
+        }, cancellationToken);
+
+    /// <summary>A dependency of the job that stopped in a way that does not meet its edge (see <see cref="DagRules.Unmet"/>), or null.</summary>
+    private static async Task<long?> UnmetDependencyAsync(Write w, long id)
+    {
+        var upstream = await w.Connection.QueryAsync<(long Id, string Condition, string State, string Status, string? Reason)>(
+            """
+            SELECT d.depends_on, d.condition, u.state, u.status, u.reason FROM dependencies d JOIN jobs u ON u.id = d.depends_on
+            WHERE d.job_id = @id ORDER BY d.depends_on
+            """, new { id }, w.Transaction);
+        return upstream.Where(u => u.State == "stopped" && DagRules.Unmet(u.Condition, u.Status, u.Reason) is not null)
+            .Select(u => (long?)u.Id).FirstOrDefault();
     }
 }
 

@@ -5,13 +5,13 @@ using Dapper;
 namespace Drover.Scheduler.Storage;
 
 /// <summary>The dashboard's questions: the list's further filters and the overview's summary.</summary>
-internal sealed partial class SqliteJobStore
+internal sealed partial class JobStore
 {
     /// <summary>
     /// The filters beyond state, status, node and parent, as SQL of constant text (every value is a parameter). The
     /// spec is only read in the condition, never selected: a word search scans the commands of each candidate row.
     /// </summary>
-    private static (string Sql, DynamicParameters Parameters) MoreFilters(JobFilter filter)
+    private (string Sql, DynamicParameters Parameters) MoreFilters(JobFilter filter)
     {
         var parameters = new DynamicParameters(filter);
         var sql = new StringBuilder();
@@ -30,14 +30,14 @@ internal sealed partial class SqliteJobStore
         if (filter.Label is { } label)
         {
             // The key is quoted in the JSON path, so dots and slashes in it are part of the name (the API refuses a '"').
-            sql.Append("AND json_extract(spec, '$.constraints.labels.\"' || @LabelKey || '\"') = @LabelValue ");
+            sql.Append(CultureInfo.InvariantCulture, $"AND {_dialect.LabelOfSpec("@LabelKey")} = @LabelValue ");
             parameters.Add("LabelKey", label.Key);
             parameters.Add("LabelValue", label.Value);
         }
         for (var i = 0; i < filter.Words.Count; i++)
         {
             var name = string.Create(CultureInfo.InvariantCulture, $"Word{i}");
-            sql.Append(CultureInfo.InvariantCulture, $"AND (request_id LIKE @{name} ESCAPE '\\' OR json_extract(spec, '$.commands') LIKE @{name} ESCAPE '\\') ");
+            sql.Append(CultureInfo.InvariantCulture, $"AND (request_id LIKE @{name} ESCAPE '\\' OR {_dialect.CommandsOfSpec} LIKE @{name} ESCAPE '\\') ");
             parameters.Add(name, "%" + EscapeLike(filter.Words[i]) + "%");
         }
         return (sql.ToString(), parameters);

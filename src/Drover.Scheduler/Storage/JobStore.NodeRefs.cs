@@ -3,15 +3,12 @@ using Dapper;
 namespace Drover.Scheduler.Storage;
 
 /// <summary>The node's own reference of an attempt (an ECS task ARN), beside the scheduler's <c>backend_ref</c>.</summary>
-internal sealed partial class SqliteJobStore
+internal sealed partial class JobStore
 {
-    public async Task SetNodeRefAsync(long jobId, int number, string nodeRef, CancellationToken cancellationToken)
-    {
-        await using var lease = await WriteAsync(cancellationToken);
-        await lease.Connection.ExecuteAsync(
+    public Task SetNodeRefAsync(long jobId, int number, string nodeRef, CancellationToken cancellationToken) =>
+        WriteAsync(async w => await w.Connection.ExecuteAsync(
             "UPDATE attempts SET node_ref = @nodeRef WHERE job_id = @jobId AND number = @number",
-            new { jobId, number, nodeRef });
-    }
+            new { jobId, number = (long)number, nodeRef }, w.Transaction), cancellationToken);
 
     public async Task<IReadOnlyDictionary<string, string>> GetNodeRefsAsync(
         string node, IReadOnlyList<(long JobId, int Number)> attempts, CancellationToken cancellationToken)
