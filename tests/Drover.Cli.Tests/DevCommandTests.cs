@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using Drover.Contracts;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Drover.Cli.Tests;
 
@@ -33,7 +34,7 @@ public sealed class DevCommandTests : IDisposable
 
 /// <summary><c>drover dev</c> over a database of the tests' own PostgreSQL server.</summary>
 [Collection(PostgresGroup.Name)]
-public sealed class DevOnPostgresTests(PostgresFixture postgres) : IDisposable
+public sealed class DevOnPostgresTests(PostgresFixture postgres, ITestOutputHelper output) : IDisposable
 {
     private readonly DevProcess _dev = new();
 
@@ -46,9 +47,10 @@ public sealed class DevOnPostgresTests(PostgresFixture postgres) : IDisposable
         var gatewayPort = DevProcess.FreePorts(1);
         using var dev = _dev.Start("dev", "--data-dir", Path.Combine(_dev.Root, "data"), "--database", database, "--schedulers", "3",
             "--gateway-port", Port(gatewayPort), "--scheduler-port", Port(schedulerPort));
+        var printed = new StringBuilder();
         try
         {
-            var banner = await BannerAsync(dev);
+            var banner = await BannerAsync(dev, printed);
             for (var i = 0; i < 3; i++)
                 Assert.Contains($"scheduler  http://127.0.0.1:{schedulerPort + i}", banner, StringComparison.Ordinal);
             Assert.Contains($"processor  http://127.0.0.1:{schedulerPort + 3}", banner, StringComparison.Ordinal);
@@ -78,6 +80,9 @@ public sealed class DevOnPostgresTests(PostgresFixture postgres) : IDisposable
         finally
         {
             dev.Kill(entireProcessTree: true);
+            await dev.WaitForExitAsync();
+            lock (printed)
+                output.WriteLine(printed.ToString()); // the services' logs, for a test that failed
         }
     }
 
@@ -97,20 +102,36 @@ public sealed class DevOnPostgresTests(PostgresFixture postgres) : IDisposable
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
-    /// <summary>What <c>drover dev</c> prints once everything listens; its error output if it ends first.</summary>
-    private static async Task<string> BannerAsync(Process dev)
+    /// <summary>
+    /// What <c>drover dev</c> prints once everything listens, or an exception with all it printed if it ends first.
+    /// Everything it prints (logs included) goes on into <paramref name="printed"/>.
+    /// </summary>
+    private static async Task<string> BannerAsync(Process dev, StringBuilder printed)
     {
-        var stderr = dev.StandardError.ReadToEndAsync();
-        var printed = new StringBuilder();
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        while (await dev.StandardOutput.ReadLineAsync(limit.Token) is { } line)
+        var running = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var banner = new StringBuilder();
+        dev.OutputDataReceived += (_, e) =>
         {
-            printed.AppendLine(line);
+            if (e.Data is not { } line)
+                return;
+            lock (printed)
+                printed.AppendLine(line);
+            banner.AppendLine(line);
             if (line.Contains("Ctrl-C stops everything", StringComparison.Ordinal))
-                return printed.ToString();
-        }
-        await dev.WaitForExitAsync(limit.Token);
-        throw new InvalidOperationException($"drover dev exited {dev.ExitCode} before it was running.\nstdout: {printed}\nstderr: {await stderr}");
+                running.TrySetResult(banner.ToString());
+        };
+        dev.ErrorDataReceived += (_, e) =>
+        {
+            lock (printed)
+                printed.AppendLine(e.Data);
+        };
+        dev.BeginOutputReadLine();
+        dev.BeginErrorReadLine();
+        var exited = dev.WaitForExitAsync();
+        if (await Task.WhenAny(running.Task, exited, Task.Delay(TimeSpan.FromSeconds(90))) == running.Task)
+            return await running.Task;
+        lock (printed)
+            throw new InvalidOperationException($"drover dev was not running after 90 s (exited: {dev.HasExited}):\n{printed}");
     }
 
     private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
