@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Text.RegularExpressions;
 using Drover.Cli.Terminal;
 using Drover.Gateway;
 using Drover.Processor;
@@ -17,7 +18,7 @@ namespace Drover.Cli.Dev;
 /// services still talk to each other over HTTP with their own generated tokens, exactly as when they run apart; only
 /// the user-facing gateway is open (and only on loopback) unless keys are set.
 /// </summary>
-internal static class DevCommand
+internal static partial class DevCommand
 {
     private const int MaxSchedulers = 16;
 
@@ -54,8 +55,10 @@ internal static class DevCommand
     private sealed record DevSettings(
         DirectoryInfo DataDir, string Host, string? Database, int GatewayPort, int SchedulerPort, int Schedulers, int? ProcessorPortOption, int? Slots)
     {
-        public bool OnPostgres => Database is { } uri &&
-            (uri.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase) || uri.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase));
+        /// <summary>The scheduler's own rule: a <c>postgresql://</c> (or <c>postgres://</c>) URI or Npgsql's keyword form.</summary>
+        public bool OnPostgres => Database is { } database &&
+            (database.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase) || database.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)
+             || database.Contains("host=", StringComparison.OrdinalIgnoreCase));
 
         /// <summary>After the schedulers', so that a default never collides with one of them.</summary>
         public int ProcessorPort => ProcessorPortOption ?? SchedulerPort + Schedulers;
@@ -202,13 +205,18 @@ internal static class DevCommand
         }
     }
 
-    /// <summary>The store as printed: a PostgreSQL URI without its password.</summary>
+    /// <summary>The store as printed: a PostgreSQL database without its password.</summary>
     private static string Displayed(string database)
     {
+        if (database.Contains("host=", StringComparison.OrdinalIgnoreCase))
+            return KeywordPassword().Replace(database, "${key}***");
         if (!Uri.TryCreate(database, UriKind.Absolute, out var uri) || uri.IsFile || !uri.UserInfo.Contains(':', StringComparison.Ordinal))
             return database;
         return new UriBuilder(uri) { Password = "***" }.Uri.ToString();
     }
+
+    [GeneratedRegex("(?<key>(?:^|;)\\s*(?:password|pwd)\\s*=)[^;]*", RegexOptions.IgnoreCase)]
+    private static partial Regex KeywordPassword();
 
     private static string NewToken() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
 }
