@@ -50,11 +50,17 @@ public static class GatewayApp
         app.UseStreamLimit(options.MaxStreamsPerCaller, ApiKeyAuthenticationHandler.PartitionOf);
         app.UseRateLimiter();
         app.UseAuthorization();
-        app.MapReverseProxy(proxy => proxy.Use(async (context, next) =>
+        app.MapReverseProxy(proxy =>
         {
-            await next(context);
-            await ForwarderProblems.WriteAsync(context);
-        }));
+            proxy.Use(async (context, next) =>
+            {
+                await next(context);
+                await ForwarderProblems.WriteAsync(context);
+            });
+            // A pipeline of our own leaves out YARP's default steps: without this one, several schedulers are picked
+            // at random with a warning on every request.
+            proxy.UseLoadBalancing();
+        });
         app.MapNodesApi();
         app.MapReadinessApi();
         app.MapMetrics().RequireAuthorization(GatewayRoles.AccessPolicy);

@@ -38,11 +38,13 @@ public sealed class SeveralSchedulersTests
         await using var host = await ProcessorHost.StartAsync(null, "--Processor:Name", "sticky",
             "--Processor:SchedulerUrls", $"{first.Url};{second.Url}", "--Processor:HeartbeatInterval", "00:00:00.100");
 
+        // The first heartbeat is the first call: it tries the first scheduler, then the second.
+        await ProcessorHost.WaitUntilAsync(() => !second.Heartbeats.IsEmpty, "a heartbeat at the second scheduler");
         var id = await host.SubmitAsync(Job);
         await ProcessorHost.WaitUntilAsync(() => second.Heartbeats.Count >= 5 && second.Pushed.Any(p => p.Job.RequestId == id && p.Job.State == JobState.Stopped),
             "heartbeats and the job's stop at the second scheduler");
 
-        // The very first heartbeat tried the first scheduler; every call since went straight to the second.
+        // Every call since went straight to the second.
         Assert.Single(first.Heartbeats);
         Assert.Empty(first.Pushed);
     }

@@ -73,8 +73,14 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
         catch
         {
-            await programs.RunAsync("pg_ctl", ["-D", Path.Combine(folder, "data"), "-m", "immediate", "-w", "stop"], folder, StopTimeout, CancellationToken.None)
-                .ContinueWith(_ => { }, TaskScheduler.Default);
+            // A server that started after all (pg_ctl timed out while it came up) must not outlive the failure.
+            try
+            {
+                await programs.RunAsync("pg_ctl", ["-D", Path.Combine(folder, "data"), "-m", "immediate", "-w", "stop"], folder, StopTimeout, CancellationToken.None);
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+            }
             TryDelete(folder);
             throw;
         }
