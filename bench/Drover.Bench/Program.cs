@@ -3,7 +3,17 @@ using Drover.Bench;
 // drover-bench: measures Drover as a user feels it and prints every figure as name=value (and as JSON).
 //   dotnet run -c Release --project bench/Drover.Bench -- [--quick] [--url http://gateway] [--scheduler-url http://scheduler]
 //                                                       [--processors K] [--slots N] [--scale F] [--only a,b] [--out file.json]
-var options = BenchOptions.Parse(args);
+//                                                       [--database path-or-postgresql-URI] [--schedulers N]
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine($"drover-bench: {e.Message}");
+    return 2;
+}
 var report = new Report();
 await using var system = options.GatewayUrl is null ? await LocalSystem.StartAsync(options) : null;
 var target = system?.Target ?? new Target(options.GatewayUrl!, options.SchedulerUrl ?? options.GatewayUrl!, []);
