@@ -32,7 +32,7 @@ public sealed class BatchTests : IDisposable
             [{"commands": [["echo", "one"]], "request_id": "b-one"},
              {"commands": [], "request_id": "b-bad"},
              {"commands": [["echo", "three"]], "request_id": "b-three"},
-             "not a job"]
+             {"commands": "not a list"}]
             """);
 
         Assert.Equal(4, answers.Length);
@@ -45,6 +45,7 @@ public sealed class BatchTests : IDisposable
         Assert.Contains("commands", bad.Errors!.Keys);
         Assert.Contains("b-bad", bad.Detail, StringComparison.Ordinal);
         Assert.Contains("item 3", answers[3].Problem!.Detail, StringComparison.Ordinal);
+        Assert.Contains("commands", answers[3].Problem!.Errors!.Keys);
 
         // The bad one left nothing on disk; the good ones run to the end.
         Assert.False(Directory.Exists(Path.Combine(host.JobsRoot, "b-bad")));
@@ -109,6 +110,8 @@ public sealed class BatchTests : IDisposable
         await using var host = await ProcessorHost.StartAsync(_state);
         using (var broken = await host.PostJsonAsync("/processor/jobs/new", """[{"commands": [["true"]]}"""))
             await ProcessorHost.AssertProblemAsync(broken, HttpStatusCode.BadRequest, "body");
+        using (var notJobs = await host.PostJsonAsync("/processor/jobs/new", """[{"commands": [["true"]]}, ["echo", "hi"]]"""))
+            await ProcessorHost.AssertProblemAsync(notJobs, HttpStatusCode.BadRequest, "[1]");
         var tooMany = JsonSerializer.Serialize(Enumerable.Range(0, NodeBatchLimits.MaxStartBatch + 1).Select(_ => new { commands = TrueCommand }));
         using (var large = await host.PostJsonAsync("/processor/jobs/new", tooMany))
             await ProcessorHost.AssertProblemAsync(large, HttpStatusCode.BadRequest, "body");

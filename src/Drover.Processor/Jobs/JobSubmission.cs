@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.ServiceDefaults;
@@ -105,7 +106,13 @@ internal static class JobSubmission
                 return NodeProblems.Invalid("body", $"a batch holds at most {NodeBatchLimits.MaxStartBatch} jobs; this one has {count}");
             items = new List<Item>(count);
             foreach (var element in document.RootElement.EnumerateArray())
+            {
+                // An item that is not even an object is a malformed batch, refused whole as malformed JSON is; an
+                // object that is not a valid job is that job's problem alone.
+                if (element.ValueKind != JsonValueKind.Object)
+                    return NodeProblems.Invalid($"[{items.Count.ToString(CultureInfo.InvariantCulture)}]", "each item of a batch must be a JSON object (a job)");
                 items.Add(ReadItem(element));
+            }
         }
         catch (JsonException e)
         {
@@ -120,8 +127,6 @@ internal static class JobSubmission
 
     private static Item ReadItem(JsonElement element)
     {
-        if (element.ValueKind != JsonValueKind.Object)
-            return new Item(null, NodeProblems.Invalid("body", "each item of a batch must be a JSON object"));
         try
         {
             return new Item(element.Deserialize<NodeJobRequest>(DroverJson.Options), null);
