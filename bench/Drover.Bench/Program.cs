@@ -15,6 +15,10 @@ catch (Exception e) when (e is ArgumentException or FormatException)
     return 2;
 }
 var report = new Report();
+var stateFileSystem = StateFileSystem.Describe(Path.GetTempPath());
+Console.Error.WriteLine($"# state on {stateFileSystem}");
+if (stateFileSystem.Contains("(no journal)", StringComparison.Ordinal))
+    Console.Error.WriteLine("# ext4 without a journal: files deleted in the last minutes make every new file cost the Processor more; run on a quiet disk");
 await using var system = options.GatewayUrl is null ? await LocalSystem.StartAsync(options) : null;
 var target = system?.Target ?? new Target(options.GatewayUrl!, options.SchedulerUrl ?? options.GatewayUrl!, []);
 
