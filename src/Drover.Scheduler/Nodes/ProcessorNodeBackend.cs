@@ -362,8 +362,9 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients, TimeProvi
         {
             await GetInfoAsync(node, _stopping.Token);
         }
-        catch (Exception e) when (e is NodeUnreachableException or OperationCanceledException)
+        catch (Exception)
         {
+            // Whatever kept the info from being read, the node is spoken to without optional features for a while.
             features.Failed(time.GetUtcNow());
         }
         return features.Current ?? new HashSet<string>();
