@@ -14,6 +14,7 @@ internal static class DagScenarios
     // The DAG sizes are the goals' own and cheap enough to run whole, so --scale leaves them alone.
     public static async Task RunAsync(ScenarioContext c)
     {
+        await FloorScenario.EnsureMeasuredAsync(c);
         using var http = new HttpClient { BaseAddress = new Uri(c.Target.GatewayUrl), Timeout = TimeSpan.FromMinutes(5) };
         using var api = new Api(c.Target.GatewayUrl);
 
@@ -22,9 +23,12 @@ internal static class DagScenarios
         var chainJobs = Enumerable.Range(0, chain).ToDictionary(
             i => Name(i),
             i => Job(i == 0 ? null : [Name(i - 1)]));
+        var cpu = CpuWindow.Start(c.Target);
         var (elapsed, last) = await RunDagAsync(http, api, chainJobs, Name(chain - 1));
         c.Report.Add($"dag.chain{chain}.seconds", elapsed.TotalSeconds, "s");
+        c.Report.Add($"dag.chain{chain}.jobs_per_s", chain / elapsed.TotalSeconds, "jobs/s");
         c.Report.Add($"dag.chain{chain}.last_status_good", last.Status == JobStatus.Good ? 1 : 0, "bool");
+        cpu.Report(c.Report, $"dag.chain{chain}", chain);
 
         // A fan-out from one job to many, and one job after all of them.
         var fan = c.Options.Quick ? 50 : 1_000;
@@ -32,9 +36,12 @@ internal static class DagScenarios
         for (var i = 0; i < fan; i++)
             fanJobs[Name(i)] = Job(["root"]);
         fanJobs["sink"] = Job([.. Enumerable.Range(0, fan).Select(Name)]);
+        cpu = CpuWindow.Start(c.Target);
         (elapsed, last) = await RunDagAsync(http, api, fanJobs, "sink");
         c.Report.Add($"dag.fan{fan}.seconds", elapsed.TotalSeconds, "s");
+        c.Report.Add($"dag.fan{fan}.jobs_per_s", fanJobs.Count / elapsed.TotalSeconds, "jobs/s");
         c.Report.Add($"dag.fan{fan}.sink_status_good", last.Status == JobStatus.Good ? 1 : 0, "bool");
+        cpu.Report(c.Report, $"dag.fan{fan}", fanJobs.Count);
 
         // A walk of a large DAG. Its jobs wait on a node that does not exist, so the graph stays put while it is read.
         var size = c.Options.Quick ? 500 : 10_000;

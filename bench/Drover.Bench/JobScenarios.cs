@@ -29,6 +29,7 @@ internal static class JobScenarios
     /// <summary>2. Trivial jobs from first submit to the last one stopped, through the gateway and straight to the scheduler.</summary>
     public static async Task EndToEndAsync(ScenarioContext c)
     {
+        await FloorScenario.EnsureMeasuredAsync(c);
         foreach (var (name, api) in new[] { ("gateway", Gateway(c)), ("scheduler", Scheduler(c)) })
         {
             using (api)
@@ -36,6 +37,8 @@ internal static class JobScenarios
                 var n = c.Options.Size(10_000, 200);
                 var first = await api.SubmitAsync(Api.TrueJob());
                 await api.WaitAllStoppedAsync(first - 1, TimeSpan.FromMinutes(1));
+                // The CPU window includes the waiting calls below (a few list calls every 20 ms): small beside n jobs.
+                var cpu = CpuWindow.Start(c.Target);
                 var clock = Stopwatch.StartNew();
                 await Load.RunAsync(n, 64, _ => api.SubmitAsync(Api.TrueJob()));
                 await api.WaitAllStoppedAsync(first, TimeSpan.FromMinutes(10));
@@ -47,6 +50,7 @@ internal static class JobScenarios
                 c.Report.Add($"e2e.{name}.seconds", elapsed.TotalSeconds, "s");
                 if (FloorScenario.SpawnsPerSecond is { } floor)
                     c.Report.Add($"e2e.{name}.share_of_floor", 100 * rate / floor, "%");
+                cpu.Report(c.Report, $"e2e.{name}", n);
             }
         }
     }
@@ -54,6 +58,7 @@ internal static class JobScenarios
     /// <summary>3. On an idle system: submit → the job's own process started (it writes its clock), and submit → stopped.</summary>
     public static async Task LatencyAsync(ScenarioContext c)
     {
+        await FloorScenario.EnsureMeasuredAsync(c);
         using var api = Gateway(c);
         var dir = Directory.CreateTempSubdirectory("drover-bench-latency-").FullName;
         try
@@ -61,6 +66,7 @@ internal static class JobScenarios
             var toStart = new List<double>();
             var toStopped = new List<double>();
             var n = c.Options.Size(200, 20);
+            var cpu = CpuWindow.Start(c.Target);
             for (var i = 0; i < n; i++)
             {
                 var file = Path.Combine(dir, i.ToString(CultureInfo.InvariantCulture));
@@ -77,6 +83,8 @@ internal static class JobScenarios
             }
             c.Report.AddLatencies("latency.submit_to_start", toStart);
             c.Report.AddLatencies("latency.submit_to_stopped_polled", toStopped);
+            // One job at a time, polled every millisecond: the polling is part of what this costs per job.
+            cpu.Report(c.Report, "latency", n);
         }
         finally
         {

@@ -36,12 +36,19 @@ internal sealed class LocalSystem : IAsyncDisposable
         var nodeToken = NewToken();
         var jobKey = NewToken();
         var gatewayUrl = $"http://127.0.0.1:{FreePort()}";
-        var schedulerUrl = $"http://127.0.0.1:{FreePort()}";
-        var system = new LocalSystem(data, new Target(gatewayUrl, schedulerUrl, []));
+        // Several schedulers listen on consecutive ports, all on one database and one upload folder.
+        var schedulerUrls = ConsecutivePorts(options.Schedulers).Select(p => $"http://127.0.0.1:{p}").ToList();
+        var database = options.Database ?? Path.Combine(data, "scheduler.db");
+        var system = new LocalSystem(data, new Target(gatewayUrl, schedulerUrls[0], []));
         var services = new List<Service>();
 
-        services.Add(system.LaunchScheduler(schedulerUrl, schedulerToken, nodeToken, jobKey, gatewayUrl));
-        await WaitHealthyAsync(schedulerUrl);
+        for (var i = 0; i < schedulerUrls.Count; i++)
+        {
+            var name = schedulerUrls.Count == 1 ? "scheduler" : $"scheduler{i}";
+            services.Add(system.LaunchScheduler(name, schedulerUrls[i], database, schedulerToken, nodeToken, jobKey, gatewayUrl));
+        }
+        foreach (var url in schedulerUrls)
+            await WaitHealthyAsync(url);
 
         var processorUrls = new List<string>();
         for (var i = 0; i < options.Processors; i++)
@@ -49,35 +56,45 @@ internal sealed class LocalSystem : IAsyncDisposable
             var url = $"http://127.0.0.1:{FreePort()}";
             processorUrls.Add(url);
             services.Add(system.Launch($"processor{i}", "Drover.Processor",
+            [
                 "--urls", url,
                 $"--Processor:Name=bench{i}",
                 $"--Processor:StateDirectory={Path.Combine(data, $"processor{i}")}",
                 string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={options.SlotsPerProcessor}"),
                 $"--Processor:Token={nodeToken}",
-                $"--Processor:SchedulerUrl={schedulerUrl}",
+                // SchedulerUrl is the one a Processor reads today; SchedulerUrls lists every scheduler for one that knows them all.
+                $"--Processor:SchedulerUrl={schedulerUrls[0]}",
+                .. Indexed("Processor:SchedulerUrls", schedulerUrls),
                 $"--Processor:SchedulerToken={schedulerToken}",
-                "--Serilog:MinimumLevel:Default=Warning"));
+                "--Serilog:MinimumLevel:Default=Warning",
+            ]));
         }
 
         services.Add(system.Launch("gateway", "Drover.Gateway",
+        [
             "--urls", gatewayUrl,
-            $"--Gateway:SchedulerUrls:0={schedulerUrl}",
+            .. Indexed("Gateway:SchedulerUrls", schedulerUrls),
             $"--Gateway:SchedulerToken={schedulerToken}",
             $"--Gateway:ProcessorUrl={processorUrls[0]}",
             $"--Gateway:ProcessorToken={nodeToken}",
             $"--Gateway:NodeToken={nodeToken}",
             $"--Gateway:JobTokenKey={jobKey}",
-            "--Serilog:MinimumLevel:Default=Warning"));
+            "--Serilog:MinimumLevel:Default=Warning",
+        ]));
 
         foreach (var url in processorUrls.Append(gatewayUrl))
             await WaitHealthyAsync(url);
-        await WaitForNodesAsync(schedulerUrl, schedulerToken, options.Processors);
+        await WaitForNodesAsync(schedulerUrls[0], schedulerToken, options.Processors);
 
         // The benchmark calls the scheduler directly too (to see the gateway's share), so it carries the scheduler's token.
-        system.Target = new Target(gatewayUrl, schedulerUrl, services) { };
+        system.Target = new Target(gatewayUrl, schedulerUrls[0], services);
         SchedulerToken = schedulerToken;
         return system;
     }
+
+    /// <summary><c>--Section:Name:0=a --Section:Name:1=b …</c>: a list option as configuration reads it from arguments.</summary>
+    private static IEnumerable<string> Indexed(string key, IReadOnlyList<string> values) =>
+        values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"--{key}:{i}={v}"));
 
     /// <summary>The token for calls straight to the scheduler (the gateway adds it itself).</summary>
     public static string? SchedulerToken { get; private set; }
@@ -94,7 +111,8 @@ internal sealed class LocalSystem : IAsyncDisposable
         var system = new LocalSystem(data, new Target(url, url, []));
         try
         {
-            system.Target = new Target(url, url, [system.LaunchScheduler(url, token, nodeToken, NewToken(), url)]);
+            var database = Path.Combine(data, "scheduler.db");
+            system.Target = new Target(url, url, [system.LaunchScheduler("scheduler", url, database, token, nodeToken, NewToken(), url)]);
             await WaitHealthyAsync(url);
             return (system, token, nodeToken);
         }
@@ -105,10 +123,10 @@ internal sealed class LocalSystem : IAsyncDisposable
         }
     }
 
-    private Service LaunchScheduler(string url, string token, string nodeToken, string jobKey, string publicUrl) =>
-        Launch("scheduler", "Drover.Scheduler",
+    private Service LaunchScheduler(string name, string url, string database, string token, string nodeToken, string jobKey, string publicUrl) =>
+        Launch(name, "Drover.Scheduler",
             "--urls", url,
-            $"--Scheduler:Database={Path.Combine(_data, "scheduler.db")}",
+            $"--Scheduler:Database={database}",
             $"--Scheduler:DataDirectory={Path.Combine(_data, "uploads")}",
             $"--Scheduler:Token={token}",
             $"--Scheduler:NodeToken={nodeToken}",
@@ -181,6 +199,37 @@ internal sealed class LocalSystem : IAsyncDisposable
             await Task.Delay(100);
         }
         throw new TimeoutException($"the scheduler did not see {count} processors");
+    }
+
+    /// <summary>The first of <paramref name="count"/> free loopback ports in a row (tried a few times: another program may take one meanwhile).</summary>
+    private static List<int> ConsecutivePorts(int count)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var first = FreePort();
+            if (first + count - 1 > IPEndPoint.MaxPort)
+                continue;
+            var listeners = new List<TcpListener>();
+            try
+            {
+                for (var p = first; p < first + count; p++)
+                {
+                    var listener = new TcpListener(IPAddress.Loopback, p);
+                    listener.Start();
+                    listeners.Add(listener);
+                }
+                return [.. Enumerable.Range(first, count)];
+            }
+            catch (SocketException)
+            {
+            }
+            finally
+            {
+                foreach (var listener in listeners)
+                    listener.Stop();
+            }
+        }
+        throw new InvalidOperationException($"found no {count} free loopback ports in a row");
     }
 
     private static int FreePort()

@@ -3,8 +3,22 @@ using Drover.Bench;
 // drover-bench: measures Drover as a user feels it and prints every figure as name=value (and as JSON).
 //   dotnet run -c Release --project bench/Drover.Bench -- [--quick] [--url http://gateway] [--scheduler-url http://scheduler]
 //                                                       [--processors K] [--slots N] [--scale F] [--only a,b] [--out file.json]
-var options = BenchOptions.Parse(args);
+//                                                       [--database path-or-postgresql-URI] [--schedulers N]
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine($"drover-bench: {e.Message}");
+    return 2;
+}
 var report = new Report();
+var stateFileSystem = StateFileSystem.Describe(Path.GetTempPath());
+Console.Error.WriteLine($"# state on {stateFileSystem}");
+if (stateFileSystem.Contains("(no journal)", StringComparison.Ordinal))
+    Console.Error.WriteLine("# ext4 without a journal: files deleted in the last minutes make every new file cost the Processor more; run on a quiet disk");
 await using var system = options.GatewayUrl is null ? await LocalSystem.StartAsync(options) : null;
 var target = system?.Target ?? new Target(options.GatewayUrl!, options.SchedulerUrl ?? options.GatewayUrl!, []);
 

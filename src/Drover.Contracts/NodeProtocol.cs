@@ -44,6 +44,38 @@ public sealed record NodeJobList
     public IReadOnlyList<NodeJobStatus> Jobs { get; init; } = [];
 }
 
+/// <summary>
+/// One item's answer to <c>POST /processor/jobs/new</c> with a JSON array of <see cref="NodeJobRequest"/>s (feature
+/// <c>batch_start</c>): the answer is an array of these, one per item in order, each what the same item alone would
+/// have been answered. <see cref="Status"/> is that HTTP status (201 recorded, 200 recorded before, 400, 429, 507…);
+/// <see cref="Job"/> is set for 200 and 201, <see cref="Problem"/> otherwise.
+/// </summary>
+public sealed record NodeStartAnswer
+{
+    public int Status { get; init; }
+    public NodeJobStatus? Job { get; init; }
+    public NodeProblem? Problem { get; init; }
+}
+
+/// <summary>An RFC 9457 problem as a node writes it, with <c>errors</c> naming the fields at fault.</summary>
+public sealed record NodeProblem
+{
+    public string? Type { get; init; }
+    public string? Title { get; init; }
+    public int? Status { get; init; }
+    public string? Detail { get; init; }
+    public IReadOnlyDictionary<string, string[]>? Errors { get; init; }
+}
+
+/// <summary>
+/// <c>POST /processor/jobs/status</c> (feature <c>batch_status</c>): the statuses of these jobs, answered as a
+/// <see cref="NodeJobList"/> like the GET poll, but with the ids in the body, so one call can ask for many more than fit in a URL.
+/// </summary>
+public sealed record NodeStatusQuery
+{
+    public IReadOnlyList<string> RequestIds { get; init; } = [];
+}
+
 /// <summary><c>POST /processor/jobs/{request_id}/status</c>: a running job records a progress message.</summary>
 public sealed record ProgressMessage
 {
@@ -80,6 +112,22 @@ public static class NodeFeatures
     public const string Slots = "slots";
     public const string Multipart = "multipart";
     public const string Push = "push";
+
+    /// <summary><c>POST /processor/jobs/new</c> also takes a JSON array of jobs and answers one <see cref="NodeStartAnswer"/> per item.</summary>
+    public const string BatchStart = "batch_start";
+
+    /// <summary><c>POST /processor/jobs/status</c> takes a <see cref="NodeStatusQuery"/>.</summary>
+    public const string BatchStatus = "batch_status";
+}
+
+/// <summary>Limits of the batched calls, which a node that offers them accepts at least.</summary>
+public static class NodeBatchLimits
+{
+    /// <summary>Jobs in one <c>POST /processor/jobs/new</c> array.</summary>
+    public const int MaxStartBatch = 256;
+
+    /// <summary>Ids in one <c>POST /processor/jobs/status</c> body.</summary>
+    public const int MaxStatusQuery = 1_000;
 }
 
 /// <summary>Paths of the calls between nodes and the scheduler, so both sides name them once.</summary>

@@ -23,7 +23,9 @@ public static class GatewayApp
 
     public static WebApplication Create(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration is read once (nothing reloads it), so its files are not watched: a watch covers every directory
+        // under the content root, the working directory, and wakes the service for every file written below it.
+        var builder = WebApplication.CreateBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
         builder.UseDefaultUrl(DefaultPort);
         // Health probes every few seconds are not news; configuration can still turn them back on.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource

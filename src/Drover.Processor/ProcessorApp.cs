@@ -13,7 +13,9 @@ public static class ProcessorApp
 {
     public static WebApplication Create(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration is read once (nothing reloads it), so its files are not watched: a watch covers every directory
+        // under the content root, the working directory, and wakes the service for every file written below it.
+        var builder = WebApplication.CreateBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
         builder.AddServiceDefaults("processor");
         builder.UseDefaultUrl(8082);
         var token = builder.Configuration[$"{ProcessorOptions.Section}:Token"];

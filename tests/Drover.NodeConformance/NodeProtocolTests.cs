@@ -14,7 +14,7 @@ namespace Drover.NodeConformance;
 /// </summary>
 public abstract partial class NodeProtocolTests<TNode> : IClassFixture<TNode>, IDisposable where TNode : NodeUnderTest
 {
-    private static readonly string[] KnownFeatures = ["log_follow", "slots", "multipart", "push"];
+    private static readonly string[] KnownFeatures = ["log_follow", "slots", "multipart", "push", "batch_start", "batch_status"];
     private static readonly string[] States = ["queued", "running", "stopped"];
     private readonly TNode _node;
     private readonly NodeClient _client;

@@ -22,7 +22,7 @@ public sealed class NodeTests
         Assert.False(string.IsNullOrEmpty(info.Hostname));
         Assert.NotEmpty(info.Ipv4);
         Assert.All(info.Ipv4, a => Assert.True(IPAddress.TryParse(a, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
-        string[] features = ["log_follow", "multipart", "push", "slots"];
+        string[] features = ["batch_start", "batch_status", "log_follow", "multipart", "push", "slots"];
         Assert.Equal(features, info.Features.Order());
         Assert.Equal(TimeSpan.FromDays(7).TotalSeconds, info.JobRetentionSeconds);
     }

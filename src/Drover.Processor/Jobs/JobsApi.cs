@@ -35,11 +35,17 @@ internal static class JobsApi
             .WithSummary("Submit a job")
             .WithDescription("Records the job on disk, then starts it: 201 with its status, or 200 with the job already recorded under the same request_id. "
                 + "Send JSON, or multipart/form-data with the JSON in a part named 'spec' and files for the work directory; "
+                + "a JSON array of jobs (feature batch_start, at most 256) is answered 200 with one {status, job, problem} per item in order, "
+                + "each what that job alone would have been answered, once every accepted one is on disk; "
                 + "400 names the bad field, 413 the body is too large, 415 another content type, 429 (with Retry-After) every slot is busy.")
             .WithRequestExample("application/json", SeedJob, typeof(NodeJobRequest));
         group.MapGet("/status", ListStatus)
             .WithSummary("List the jobs' statuses")
             .WithDescription("Every job of this node, or with ?request_id=a&request_id=b (or a,b) only those it knows: the scheduler's batched poll.");
+        group.MapPost("/status", QueryStatusAsync)
+            .WithSummary("Ask for the statuses of many jobs")
+            .WithDescription("The batched poll with the ids in the body (feature batch_status): {\"request_ids\": [...]} of at most 1000 ids, "
+                + "answered as GET /status is, with only the jobs this node knows; 400 names the bad field, 413 the body is too large.");
         group.MapGet("/{request_id}/status", GetStatus)
             .WithSummary("Get a job's status")
             .WithDescription("The job's state (queued, running, stopped), status (unknown, good, error), exit code, stop reason and last message; 404 when this node has no such job.");
@@ -68,6 +74,39 @@ internal static class JobsApi
                 .Select(id => store.TryGetRecorded(id, out var job) ? job.Status : null)
                 .OfType<NodeJobStatus>()
                 .ToList();
+        return TypedResults.Ok(new NodeJobList { Jobs = jobs });
+    }
+
+    /// <summary>The batched poll with the ids in a JSON body, so that a busy node's attempts fit in one call and no URL limit applies.</summary>
+    private static async Task<Results<Ok<NodeJobList>, ValidationProblem, ProblemHttpResult>> QueryStatusAsync(
+        HttpRequest request, JobStore store, CancellationToken cancellationToken)
+    {
+        // About 40 bytes an id: room for the most ids allowed, and never an upload-sized body read for a poll.
+        const int maxBody = NodeBatchLimits.MaxStatusQuery * 128;
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = maxBody;
+        NodeStatusQuery? query;
+        try
+        {
+            query = await JsonSerializer.DeserializeAsync<NodeStatusQuery>(request.Body, DroverJson.Options, cancellationToken);
+        }
+        catch (JsonException e)
+        {
+            return (ValidationProblem)Extensions.BadJson(e);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return NodeProblems.TooLarge(maxBody);
+        }
+        if (query?.RequestIds is not { } ids)
+            return NodeProblems.Invalid("request_ids", "send {\"request_ids\": [\"...\"]}");
+        if (ids.Count > NodeBatchLimits.MaxStatusQuery)
+            return NodeProblems.Invalid("request_ids", $"at most {NodeBatchLimits.MaxStatusQuery.ToString(CultureInfo.InvariantCulture)} ids per call; this one has {ids.Count.ToString(CultureInfo.InvariantCulture)}");
+        var jobs = new List<NodeJobStatus>(ids.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in ids)
+            if (id is not null && seen.Add(id) && store.TryGetRecorded(id, out var job))
+                jobs.Add(job.Status);
         return TypedResults.Ok(new NodeJobList { Jobs = jobs });
     }
 

@@ -63,9 +63,45 @@ internal static unsafe partial class Spawner
 
     /// <summary>
     /// Completes with the child's exit code (128 + the signal for a child killed by one, as a shell reports it).
-    /// Reaped with waitpid on a thread of its own: only this pid, so the .NET runtime's own children are left alone.
+    /// Reaped with waitpid of this pid only, so the .NET runtime's own children are left alone. waitpid blocks, so
+    /// each child needs a thread for the time it runs; the threads are kept and reused rather than one started per
+    /// child, which cost a thread's creation and teardown for every command.
     /// </summary>
-    public static Task<int> WaitAsync(int pid) => Task.Factory.StartNew(() =>
+    public static Task<int> WaitAsync(int pid)
+    {
+        var exited = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        s_waits.Add((pid, exited));
+        // Claim an idle reaper for this child, or start one: every queued child must have a thread on its way to it,
+        // or its exit would wait for another child's.
+        if (Interlocked.Decrement(ref s_idleReapers) < 0)
+        {
+            Interlocked.Increment(ref s_idleReapers);
+            new Thread(Reap) { IsBackground = true, Name = "drover-reaper" }.Start();
+        }
+        return exited.Task;
+    }
+
+    private static readonly System.Collections.Concurrent.BlockingCollection<(int Pid, TaskCompletionSource<int> Exited)> s_waits = [];
+    private static int s_idleReapers;
+
+    private static void Reap()
+    {
+        while (true)
+        {
+            var (pid, exited) = s_waits.Take();
+            try
+            {
+                exited.TrySetResult(WaitPid(pid));
+            }
+            catch (IOException e)
+            {
+                exited.TrySetException(e);
+            }
+            Interlocked.Increment(ref s_idleReapers);
+        }
+    }
+
+    private static int WaitPid(int pid)
     {
         int status;
         while (WaitPid(pid, &status, 0) < 0)
@@ -76,7 +112,7 @@ internal static unsafe partial class Spawner
         }
         var signal = status & 0x7f;
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal;
-    }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
 
     private static IEnumerable<string> Environment(IDictionary environment, IReadOnlyDictionary<string, string> overrides)
     {

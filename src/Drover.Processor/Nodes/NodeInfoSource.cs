@@ -12,7 +12,9 @@ namespace Drover.Processor.Nodes;
 /// <summary>What this node says about itself in <c>/processor/info</c> and in its heartbeats.</summary>
 internal sealed class NodeInfoSource(IOptions<ProcessorOptions> options, SlotGate slots, IServer server, IHostApplicationLifetime lifetime)
 {
-    private static readonly string[] Features = [NodeFeatures.LogFollow, NodeFeatures.Slots, NodeFeatures.Multipart, NodeFeatures.Push];
+    private static readonly string[] Features = [
+        NodeFeatures.LogFollow, NodeFeatures.Slots, NodeFeatures.Multipart, NodeFeatures.Push, NodeFeatures.BatchStart, NodeFeatures.BatchStatus,
+    ];
     private readonly Lazy<string> _hostname = new(Dns.GetHostName);
     private readonly Lazy<string[]> _ipv4 = new(FindIpv4);
     private readonly Lazy<string[]?> _schedulers = new(() => options.Value.Schedulers() is { Count: > 0 } schedulers

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -15,11 +16,27 @@ using Polly.Timeout;
 
 namespace Drover.Scheduler.Nodes;
 
-/// <summary>Speaks the node protocol (docs/node-protocol.md) to Processors and any other program that answers it.</summary>
-internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBackend
+/// <summary>
+/// Speaks the node protocol (docs/node-protocol.md) to Processors and any other program that answers it. With a node
+/// that announces <c>batch_start</c>, starts that arrive for it while one call to it is in flight are sent together
+/// as one array call (each keeps its own outcome); with <c>batch_status</c>, the poll sends its ids in a POST body.
+/// </summary>
+internal sealed class ProcessorNodeBackend(IHttpClientFactory clients, TimeProvider time) : INodeBackend, IDisposable
 {
     public const string Client = "drover-node";
     public const string StreamClient = "drover-node-stream";
+
+    /// <summary>How long a node's announced features are trusted before /processor/info is asked again (a node may be replaced by another build).</summary>
+    private static readonly TimeSpan FeaturesFresh = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a node whose info could not be read is spoken to without optional features before it is asked again.</summary>
+    private static readonly TimeSpan FeaturesRetry = TimeSpan.FromSeconds(10);
+
+    private readonly ConcurrentDictionary<string, FeatureSet> _features = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, StartQueue> _starts = new(StringComparer.Ordinal);
+
+    // Batched starts are sent by a loop of their own, not by any one caller: it stops with the scheduler.
+    private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>
     /// Every call to a node is idempotent (reads; a start carries its request id, which the node deduplicates; a kill
@@ -73,11 +90,128 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
     {
         using var response = await CallAsync(node, HttpMethod.Get, "processor/info", cancellationToken);
         await EnsureOkAsync(node, response, cancellationToken);
-        return await ReadAsync<NodeInfo>(node, response, cancellationToken)
+        var info = await ReadAsync<NodeInfo>(node, response, cancellationToken)
             ?? throw new NodeUnreachableException($"node {node.Name} sent no info");
+        FeaturesOf(node).Learned(info.Features, time.GetUtcNow());
+        return info;
     }
 
     public async Task<StartResult> StartAsync(NodeTarget node, NodeJobRequest request, IReadOnlyList<string> files, CancellationToken cancellationToken)
+    {
+        // Uploads stay single calls: a multipart body per job, and never many jobs' files held in memory at once.
+        if (files.Count > 0 || !await HasFeatureAsync(node, NodeFeatures.BatchStart, cancellationToken))
+            return await StartOneAsync(node, request, files, cancellationToken);
+        var pending = new PendingStart(request, cancellationToken);
+        var queue = _starts.GetOrAdd(Key(node), _ => new StartQueue());
+        bool send;
+        lock (queue.Gate)
+        {
+            queue.Pending.Enqueue(pending);
+            send = !queue.Sending;
+            queue.Sending = true;
+        }
+        if (send)
+            _ = Task.Run(() => SendStartsAsync(node, queue), CancellationToken.None);
+        return await pending.Result.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends what has queued up for one node, a batch at a time, until nothing is left: the first start goes alone at
+    /// once, and those that arrive while a call is in flight go together in the next (so batching never waits on a
+    /// timer, and a node that is slow to answer gets bigger batches rather than more connections).
+    /// </summary>
+    private async Task SendStartsAsync(NodeTarget node, StartQueue queue)
+    {
+        while (true)
+        {
+            var batch = new List<PendingStart>();
+            lock (queue.Gate)
+            {
+                while (batch.Count < NodeBatchLimits.MaxStartBatch && queue.Pending.TryDequeue(out var next))
+                {
+                    // A caller that gave up before its start went out: never send it.
+                    if (next.Cancel.IsCancellationRequested)
+                        next.Result.TrySetCanceled(next.Cancel);
+                    else
+                        batch.Add(next);
+                }
+                if (batch.Count == 0)
+                {
+                    queue.Sending = false;
+                    return;
+                }
+            }
+            try
+            {
+                var results = batch.Count == 1
+                    ? [await StartOneAsync(node, batch[0].Request, [], _stopping.Token)]
+                    : await StartBatchAsync(node, [.. batch.Select(p => p.Request)], _stopping.Token);
+                for (var i = 0; i < batch.Count; i++)
+                    batch[i].Result.TrySetResult(results[i]);
+            }
+            catch (Exception e)
+            {
+                foreach (var pending in batch)
+                    pending.Result.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One call for many starts: each item's answer is the status the node would have given it alone, and it comes to
+    /// the same outcome as that would. A failed call fails each of its starts as it would have failed one.
+    /// </summary>
+    private async Task<StartResult[]> StartBatchAsync(NodeTarget node, IReadOnlyList<NodeJobRequest> requests, CancellationToken cancellationToken)
+    {
+        var tries = new StrongBox<int>();
+        using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(requests, DroverJson.Options));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        try
+        {
+            using var response = await SendAsync(node, HttpMethod.Post, "processor/jobs/new", content, cancellationToken, tries);
+            if (response.StatusCode is HttpStatusCode.OK)
+            {
+                NodeStartAnswer[]? answers;
+                try
+                {
+                    answers = await ReadAsync<NodeStartAnswer[]>(node, response, cancellationToken);
+                }
+                catch (NodeUnreachableException e)
+                {
+                    // Recorded, some or all, but what it said cannot be read: the poll asks again.
+                    return [.. requests.Select(_ => new StartResult(StartOutcome.Unknown, Detail: e.Message))];
+                }
+                if (answers is null || answers.Length != requests.Count)
+                {
+                    var detail = $"node {node.Name} answered {answers?.Length ?? 0} items to a batch of {requests.Count}";
+                    return [.. requests.Select(_ => new StartResult(StartOutcome.Unknown, Detail: detail))];
+                }
+                return [.. answers.Select(a => a is null
+                    ? new StartResult(StartOutcome.Unknown, Detail: $"node {node.Name} answered null for a job of the batch")
+                    : Outcome((HttpStatusCode)a.Status, a.Job, $"{a.Status}: {Truncate(JsonSerializer.Serialize(a.Problem, DroverJson.Options))}", tries.Value))];
+            }
+            if (response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed or HttpStatusCode.UnsupportedMediaType)
+            {
+                // The node does not take arrays after all (another build behind the same address): forget what it
+                // announced and send each start alone. Safe even if part of it was recorded: starts are idempotent.
+                FeaturesOf(node).Forget();
+                var singles = new StartResult[requests.Count];
+                for (var i = 0; i < requests.Count; i++)
+                    singles[i] = await StartOneAsync(node, requests[i], [], cancellationToken);
+                return singles;
+            }
+            var failure = $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}";
+            var outcome = Outcome(response.StatusCode, null, failure, tries.Value);
+            return [.. requests.Select(_ => outcome)];
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
+        {
+            var outcome = Failed(e, tries.Value);
+            return [.. requests.Select(_ => outcome)];
+        }
+    }
+
+    private async Task<StartResult> StartOneAsync(NodeTarget node, NodeJobRequest request, IReadOnlyList<string> files, CancellationToken cancellationToken)
     {
         HttpContent content;
         var json = JsonSerializer.Serialize(request, DroverJson.Options);
@@ -129,22 +263,11 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
                     return new StartResult(StartOutcome.Unknown, Detail: e.Message);
                 }
             }
-            var detail = $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}";
-            if (tries.Value > 1 && (int)response.StatusCode < 500)
-                return new StartResult(StartOutcome.Unknown, Detail: $"{detail} (after {tries.Value - 1} tries that may have been recorded)");
-            return response.StatusCode switch
-            {
-                // 507: the node's disk is full and it recorded nothing, as with a full node.
-                HttpStatusCode.TooManyRequests or HttpStatusCode.InsufficientStorage => new StartResult(StartOutcome.Busy, Detail: detail),
-                HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new StartResult(StartOutcome.NotDelivered, Detail: detail),
-                >= HttpStatusCode.InternalServerError => new StartResult(StartOutcome.Unknown, Detail: detail),
-                _ => new StartResult(StartOutcome.Rejected, Detail: detail),
-            };
+            return Outcome(response.StatusCode, null, $"{(int)response.StatusCode}: {await ReadDetailAsync(response, cancellationToken)}", tries.Value);
         }
         catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
         {
-            var certain = tries.Value == 0 || (tries.Value == 1 && NeverSent(e) && e is not BrokenCircuitException);
-            return new StartResult(certain ? StartOutcome.NotDelivered : StartOutcome.Unknown, Detail: e.Message);
+            return Failed(e, tries.Value);
         }
         finally
         {
@@ -152,18 +275,45 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
         }
     }
 
+    /// <summary>What a node's answer to one start means, whether it came alone or as an item of a batch.</summary>
+    private static StartResult Outcome(HttpStatusCode status, NodeJobStatus? job, string detail, int tries)
+    {
+        if (status is HttpStatusCode.Created or HttpStatusCode.OK)
+            return job is null ? new StartResult(StartOutcome.Unknown, Detail: "the node recorded the job but sent no status") : new StartResult(StartOutcome.Started, job);
+        if (tries > 1 && (int)status < 500)
+            return new StartResult(StartOutcome.Unknown, Detail: $"{detail} (after {tries - 1} tries that may have been recorded)");
+        return status switch
+        {
+            // 507: the node's disk is full and it recorded nothing, as with a full node.
+            HttpStatusCode.TooManyRequests or HttpStatusCode.InsufficientStorage => new StartResult(StartOutcome.Busy, Detail: detail),
+            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new StartResult(StartOutcome.NotDelivered, Detail: detail),
+            >= HttpStatusCode.InternalServerError => new StartResult(StartOutcome.Unknown, Detail: detail),
+            _ => new StartResult(StartOutcome.Rejected, Detail: detail),
+        };
+    }
+
+    /// <summary>A start whose call failed: certainly not delivered only when no try of it can have reached the node.</summary>
+    private static StartResult Failed(Exception e, int tries)
+    {
+        var certain = tries == 0 || (tries == 1 && NeverSent(e) && e is not BrokenCircuitException);
+        return new StartResult(certain ? StartOutcome.NotDelivered : StartOutcome.Unknown, Detail: e.Message);
+    }
+
     /// <summary>
-    /// Asks in pages of <see cref="StatusPage"/> ids: every id goes into the URL, and one URL for all of a busy node's
-    /// attempts would outgrow what servers accept in a request line (Kestrel's 8 KiB, past ~400 ids).
+    /// With <c>batch_status</c>, the ids go in a POST body, up to <see cref="NodeBatchLimits.MaxStatusQuery"/> a call.
+    /// Otherwise it asks in pages of <see cref="StatusPage"/> ids: every id goes into the URL, and one URL for all of
+    /// a busy node's attempts would outgrow what servers accept in a request line (Kestrel's 8 KiB, past ~400 ids).
     /// </summary>
     public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
     {
         var statuses = new List<NodeJobStatus>(requestIds.Count);
         var asked = requestIds.ToHashSet(StringComparer.Ordinal);
-        foreach (var page in requestIds.Chunk(StatusPage))
+        var byPost = await HasFeatureAsync(node, NodeFeatures.BatchStatus, cancellationToken);
+        foreach (var page in requestIds.Chunk(byPost ? NodeBatchLimits.MaxStatusQuery : StatusPage))
         {
-            var query = string.Join('&', page.Select(id => "request_id=" + Uri.EscapeDataString(id)));
-            using var response = await CallAsync(node, HttpMethod.Get, "processor/jobs/status?" + query, cancellationToken);
+            using var response = byPost
+                ? await PostStatusQueryAsync(node, page, cancellationToken)
+                : await CallAsync(node, HttpMethod.Get, "processor/jobs/status?" + string.Join('&', page.Select(id => "request_id=" + Uri.EscapeDataString(id))), cancellationToken);
             await EnsureOkAsync(node, response, cancellationToken);
             var list = await ReadAsync<NodeJobList>(node, response, cancellationToken);
             // Only what was asked, once each: a broken node's nulls, strays and repeats go no further.
@@ -176,6 +326,130 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients) : INodeBa
 
     /// <summary>Ids per status call: 64 ids of about 40 characters keep the request line near 3 KiB.</summary>
     public const int StatusPage = 64;
+
+    private async Task<HttpResponseMessage> PostStatusQueryAsync(NodeTarget node, string[] ids, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var body = JsonSerializer.SerializeToUtf8Bytes(new NodeStatusQuery { RequestIds = ids }, DroverJson.Options);
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+            return await SendAsync(node, HttpMethod.Post, "processor/jobs/status", content, cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException or IOException)
+        {
+            throw new NodeUnreachableException($"node {node.Name} cannot be reached: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Whether the node announced <paramref name="feature"/> in its info. Known from the last info read (by the
+    /// follower, or here: the first call to a node asks once, and every caller waits for that one answer); a stale
+    /// answer serves while a fresh one is fetched. A node that cannot be asked is spoken to without optional features.
+    /// </summary>
+    private async ValueTask<bool> HasFeatureAsync(NodeTarget node, string feature, CancellationToken cancellationToken)
+    {
+        var features = FeaturesOf(node);
+        var (known, refresh) = features.Check(time.GetUtcNow(), FeaturesFresh, FeaturesRetry, () => RefreshFeaturesAsync(node, features));
+        if (known is null)
+            known = await refresh!.WaitAsync(cancellationToken);
+        return known.Contains(feature);
+    }
+
+    private async Task<IReadOnlySet<string>> RefreshFeaturesAsync(NodeTarget node, FeatureSet features)
+    {
+        try
+        {
+            await GetInfoAsync(node, _stopping.Token);
+        }
+        catch (Exception)
+        {
+            // Whatever kept the info from being read, the node is spoken to without optional features for a while.
+            features.Failed(time.GetUtcNow());
+        }
+        return features.Current ?? new HashSet<string>();
+    }
+
+    private FeatureSet FeaturesOf(NodeTarget node) => _features.GetOrAdd(Key(node), _ => new FeatureSet());
+
+    // A node is its address and its token: a node replaced by another at the same address with another token is another node.
+    private static string Key(NodeTarget node) => node.Uri.AbsoluteUri + " " + node.Token;
+
+    private static string Truncate(string text) => text.Length > 500 ? text[..500] : text;
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    /// <summary>The starts waiting to be sent to one node, and whether a loop is sending them.</summary>
+    private sealed class StartQueue
+    {
+        public Lock Gate { get; } = new();
+        public Queue<PendingStart> Pending { get; } = new();
+        public bool Sending { get; set; }
+    }
+
+    private sealed class PendingStart(NodeJobRequest request, CancellationToken cancel)
+    {
+        public NodeJobRequest Request { get; } = request;
+        public CancellationToken Cancel { get; } = cancel;
+        public TaskCompletionSource<StartResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>What one node announced, when that was learned, and the one info call under way to learn it again.</summary>
+    private sealed class FeatureSet
+    {
+        private readonly Lock _gate = new();
+        private DateTimeOffset _checkedAt;
+        private bool _failed;
+        private Task<IReadOnlySet<string>>? _refreshing;
+
+        public IReadOnlySet<string>? Current { get; private set; }
+
+        /// <summary>The features to use now (null: none known yet, wait for the refresh it returns), starting a refresh when stale.</summary>
+        public (IReadOnlySet<string>? Known, Task<IReadOnlySet<string>>? Refresh) Check(
+            DateTimeOffset now, TimeSpan fresh, TimeSpan retry, Func<Task<IReadOnlySet<string>>> refresh)
+        {
+            lock (_gate)
+            {
+                var stale = Current is null || now - _checkedAt > (_failed ? retry : fresh);
+                if (stale && _refreshing is null)
+                {
+                    var started = Task.Run(refresh, CancellationToken.None);
+                    _refreshing = started;
+                    _ = started.ContinueWith(done =>
+                    {
+                        lock (_gate)
+                        {
+                            if (_refreshing == done)
+                                _refreshing = null;
+                        }
+                    }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                return (Current, Current is null ? _refreshing : null);
+            }
+        }
+
+        public void Learned(IReadOnlyList<string> features, DateTimeOffset now)
+        {
+            lock (_gate)
+                (Current, _checkedAt, _failed) = (features.ToHashSet(StringComparer.Ordinal), now, false);
+        }
+
+        public void Failed(DateTimeOffset now)
+        {
+            lock (_gate)
+                (Current, _checkedAt, _failed) = (new HashSet<string>(), now, true);
+        }
+
+        public void Forget()
+        {
+            lock (_gate)
+                (Current, _checkedAt, _failed) = (new HashSet<string>(), DateTimeOffset.MinValue, true);
+        }
+    }
 
     public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
     {
