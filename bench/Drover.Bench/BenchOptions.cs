@@ -12,7 +12,8 @@ internal sealed record BenchOptions(
     IReadOnlySet<string> Only,
     string OutputFile,
     string? Database,
-    int Schedulers)
+    int Schedulers,
+    IReadOnlyList<StoreRun> Stores)
 {
     /// <summary>A PostgreSQL URI (several schedulers can share it); anything else names a SQLite file.</summary>
     public bool DatabaseIsPostgres => Database is { } d
@@ -43,7 +44,8 @@ internal sealed record BenchOptions(
             Only: (Value("--only") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
             OutputFile: Value("--out") ?? Path.Combine("bench", "results", "last.json"),
             Database: Value("--database"),
-            Schedulers: Number("--schedulers", 1));
+            Schedulers: Number("--schedulers", 1),
+            Stores: StoreRun.ParseList(Value("--stores")));
         if (options.Schedulers < 1)
             throw new ArgumentException("--schedulers must be 1 or more");
         // Schedulers share their jobs through the database: SQLite is one scheduler's file, and a second one beside it
@@ -53,5 +55,30 @@ internal sealed record BenchOptions(
                 $"--schedulers {options.Schedulers} needs a database the schedulers can share: give --database postgresql://user:password@host/db "
                 + $"(a SQLite file{(options.Database is null ? ", the default," : "")} serves one scheduler only)"));
         return options;
+    }
+}
+
+/// <summary>
+/// One store of a <c>--stores</c> run: <c>sqlite</c>, or <c>postgresql</c> with a number of schedulers
+/// (<c>postgresql:3</c>). Each gets a fresh system and a fresh database, and its figures are named
+/// <c>stores.&lt;label&gt;.…</c>, so that the engines stand side by side in one run.
+/// </summary>
+internal sealed record StoreRun(bool Postgres, int Schedulers)
+{
+    public string Label => Postgres ? string.Create(CultureInfo.InvariantCulture, $"postgresql_x{Schedulers}") : "sqlite";
+
+    public static IReadOnlyList<StoreRun> ParseList(string? text) =>
+        (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Parse).ToList();
+
+    private static StoreRun Parse(string item)
+    {
+        var parts = item.Split(':');
+        var schedulers = parts.Length > 1 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : 1;
+        return parts[0] switch
+        {
+            "sqlite" when schedulers == 1 => new StoreRun(false, 1),
+            "postgresql" when schedulers >= 1 => new StoreRun(true, schedulers),
+            _ => throw new ArgumentException($"--stores: '{item}' is not sqlite or postgresql[:schedulers]"),
+        };
     }
 }

@@ -62,8 +62,6 @@ internal sealed class LocalSystem : IAsyncDisposable
                 $"--Processor:StateDirectory={Path.Combine(data, $"processor{i}")}",
                 string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={options.SlotsPerProcessor}"),
                 $"--Processor:Token={nodeToken}",
-                // SchedulerUrl is the one a Processor reads today; SchedulerUrls lists every scheduler for one that knows them all.
-                $"--Processor:SchedulerUrl={schedulerUrls[0]}",
                 .. Indexed("Processor:SchedulerUrls", schedulerUrls),
                 $"--Processor:SchedulerToken={schedulerToken}",
                 "--Serilog:MinimumLevel:Default=Warning",

@@ -13,8 +13,16 @@ internal sealed class Report
 
     public bool AnyFailed => _failures.Count > 0;
 
+    /// <summary>Put before every name added (e.g. <c>stores.postgresql_x3.</c>), while one store of a <c>--stores</c> run is measured.</summary>
+    public string Prefix { get; set; } = "";
+
+    /// <summary>A figure added so far, by its full name, or null.</summary>
+    public double? Get(string name) =>
+        _figures.TryGetValue(name, out var figure) ? (double)figure.GetType().GetProperty("value")!.GetValue(figure)! : null;
+
     public void Add(string name, double value, string unit)
     {
+        name = Prefix + name;
         var rounded = Math.Round(value, value >= 100 ? 0 : 3);
         _figures[name] = new { value = rounded, unit };
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}={rounded} {unit}"));
@@ -29,6 +37,7 @@ internal sealed class Report
 
     public void Failed(string scenario, string why)
     {
+        scenario = Prefix + scenario;
         _failures[scenario] = why;
         Console.WriteLine($"{scenario}.failed={why.ReplaceLineEndings(" ")}");
     }

@@ -22,7 +22,8 @@ public static class SchedulerApp
 
     public static WebApplication Create(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Configuration is read at start: watching the working directory for changes costs a wake-up per file written there.
+        var builder = WebApplication.CreateBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
         builder.AddServiceDefaults("scheduler");
         builder.UseDefaultUrl(DefaultPort);
         builder.AddScheduler();
