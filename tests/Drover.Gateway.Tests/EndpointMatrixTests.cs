@@ -60,6 +60,7 @@ public sealed class EndpointMatrixTests(Trio trio)
         "GET /processor/info",
         "POST /processor/jobs/new",
         "GET /processor/jobs/status",
+        "POST /processor/jobs/status",
         "GET /processor/jobs/{request_id}/status",
         "POST /processor/jobs/{request_id}/status",
         "GET /processor/jobs/{request_id}/log",
