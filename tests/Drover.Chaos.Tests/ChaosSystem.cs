@@ -22,7 +22,6 @@ public sealed class ChaosSystem : IAsyncLifetime
     private readonly string _schedulerToken = Guid.NewGuid().ToString("N");
     private readonly string _nodeToken = Guid.NewGuid().ToString("N");
     private readonly string _jobKey = Guid.NewGuid().ToString("N");
-    private ServiceProcess? ShellNode { get; }
 
     public ChaosSystem()
         : this(schedulers: 1, postgres: null)
@@ -85,6 +84,7 @@ public sealed class ChaosSystem : IAsyncLifetime
     public ServiceProcess Scheduler => Schedulers[0];
     public IReadOnlyList<ServiceProcess> Schedulers { get; }
     public ServiceProcess Gateway { get; }
+    private ServiceProcess? ShellNode { get; }
     public ServiceProcess Shell => ShellNode ?? throw new InvalidOperationException("this system runs no shell node");
     public IReadOnlyList<ProcessorService> Processors { get; }
     public HttpClient SchedulerClient => SchedulerClients[0];
@@ -107,9 +107,7 @@ public sealed class ChaosSystem : IAsyncLifetime
             await ShellNode.StartAsync();
         // Together: schedulers starting at once on one database migrate it one after another.
         await Task.WhenAll(Schedulers.Select(s => s.StartAsync()));
-        foreach (var processor in Processors)
-            await processor.Service.StartAsync();
-        await Gateway.StartAsync();
+        await Task.WhenAll(Processors.Select(p => p.Service.StartAsync()).Append(Gateway.StartAsync()));
         await WaitForNodesAsync(NodeNames);
     }
 

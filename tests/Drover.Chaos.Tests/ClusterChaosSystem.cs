@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using Dapper;
 using Drover.Testing;
 
@@ -17,9 +19,15 @@ public sealed class ClusterChaosSystem : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        var clock = Stopwatch.StartNew();
         _postgres = await PostgresServer.StartAsync();
-        _system = new ChaosSystem(SchedulerCount, await _postgres.CreateDatabaseAsync());
+        var database = await _postgres.CreateDatabaseAsync();
+        var postgresSeconds = clock.Elapsed.TotalSeconds;
+        _system = new ChaosSystem(SchedulerCount, database);
         await _system.InitializeAsync();
+        // On the test host's output, as the scenarios' figures are: the start is a good part of the class's run time.
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"chaos.cluster_start: postgres_seconds={postgresSeconds:0.0} seconds={clock.Elapsed.TotalSeconds:0.0}"));
     }
 
     public async Task DisposeAsync()

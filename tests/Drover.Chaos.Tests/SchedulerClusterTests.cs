@@ -91,6 +91,7 @@ public sealed class SchedulerClusterTests(ClusterChaosSystem cluster, ITestOutpu
             foreach (var id in uploads)
                 Assert.Equal(JobState.Queued, (await JobAsync(Schedulers[0], id)).State);
             await _system.Schedulers[0].KillAsync();
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {uploads.Count} uploads queued, scheduler 1 killed");
         }
         finally
         {
@@ -99,7 +100,9 @@ public sealed class SchedulerClusterTests(ClusterChaosSystem cluster, ITestOutpu
         }
         foreach (var id in uploads)
             await ChaosTests.WaitAsync(async () => (await JobAsync(Schedulers[1], id)).State == JobState.Stopped, 60, $"upload job {id} to stop");
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: uploads stopped");
         await _system.Schedulers[0].StartAsync();
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: scheduler 1 restarted");
         Report(await Checker.CheckAsync(_system, workload, "cluster_upload_elsewhere", faults: 1, clock));
 
         var placedBy = await OwnersAsync(uploads);
@@ -197,7 +200,7 @@ public sealed class SchedulerClusterTests(ClusterChaosSystem cluster, ITestOutpu
                 // and outlast its lease.
                 var victim = await cluster.InstanceAsync(0);
                 for (var i = 0; i < 3; i++)
-                    await workload.SubmitOneAsync(JobKind.OneCommand, script: $"{workload.Line(0)}; sleep 3", via: Schedulers[0]);
+                    await workload.SubmitOneAsync(JobKind.OneCommand, script: $"{workload.Line(0)}; sleep 5", via: Schedulers[0]);
                 await ChaosTests.WaitAsync(async () => (await ActiveAttemptsOfAsync(victim)).Count > 0, 20, $"scheduler 1 ({victim}) to follow an attempt");
                 await _system.Schedulers[0].KillAsync();
                 // Read after its death: nothing it owned changes owner before its lease lapses.
