@@ -206,14 +206,20 @@ public sealed class SchedulerClusterTests(ClusterChaosSystem cluster, ITestOutpu
                 // Jobs that run for a few seconds, accepted by the victim, so that some run on its watch when it dies
                 // and outlast its lease.
                 var victim = await cluster.InstanceAsync(0);
-                for (var i = 0; i < 3; i++)
-                    await workload.SubmitOneAsync(JobKind.OneCommand, script: $"{workload.Line(0)}; sleep 5", via: Schedulers[0]);
-                await ChaosTests.WaitAsync(async () => (await ActiveAttemptsOfAsync(victim)).Count > 0, 20, $"scheduler 1 ({victim}) to follow an attempt");
+                // One of these (not an attempt it took over from its previous life, which may be about to end). Just
+                // restarted, it is slower to claim than the others, which hear of its jobs at once: it gets more until it wins one.
+                var own = new HashSet<long>();
+                await ChaosTests.WaitAsync(async () =>
+                {
+                    own.UnionWith((await workload.SubmitOneAsync(JobKind.OneCommand, script: $"{workload.Line(0)}; sleep 5", via: Schedulers[0])).JobIds);
+                    await Task.Delay(TimeSpan.FromMilliseconds(400));
+                    return (await ActiveAttemptsOfAsync(victim)).Any(a => own.Contains(a.Job));
+                }, 30, $"scheduler 1 ({victim}) to follow one of the jobs it accepted");
                 await _system.Schedulers[0].KillAsync();
                 // Read after its death: nothing it owned changes owner before its lease lapses.
                 var left = await ActiveAttemptsOfAsync(victim);
                 orphaned.AddRange(left.Select(a => (victim, a.Job, a.Number)));
-                output.WriteLine($"kill {kill + 1}: scheduler 1 ({victim}) left {left.Count} active attempts");
+                output.WriteLine($"kill {kill + 1}: scheduler 1 ({victim}) was given {own.Count} jobs and left {left.Count} active attempts");
                 await Task.Delay(TimeSpan.FromSeconds(0.5));
                 await _system.Schedulers[0].StartAsync();
             }
@@ -229,9 +235,10 @@ public sealed class SchedulerClusterTests(ClusterChaosSystem cluster, ITestOutpu
         var takenOver = 0;
         foreach (var (owner, job, number) in orphaned)
         {
-            var (state, current) = await db.QuerySingleAsync<(string, string?)>(
-                "SELECT state, owner FROM attempts WHERE job_id = @job AND number = @number", new { job, number });
+            var (state, current, reason, ran) = await db.QuerySingleAsync<(string, string?, string?, long?)>(
+                "SELECT state, owner, reason, finished_at - placed_at FROM attempts WHERE job_id = @job AND number = @number", new { job, number });
             Assert.True(state == "stopped", $"attempt {job}-{number} of a killed scheduler is {state}, owned by {current}");
+            output.WriteLine($"attempt {job}-{number} of {owner}: {state}/{reason} after {ran} ms, owned by {current}");
             // A node's push to another scheduler may record the end of an attempt before anyone takes it over.
             if (current != owner)
                 takenOver++;
