@@ -1,8 +1,11 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using Drover.Contracts;
+using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace Drover.Chaos.Tests;
 
@@ -10,7 +13,8 @@ namespace Drover.Chaos.Tests;
 /// The whole system as separate processes on loopback ports, as users run it: the gateway, the scheduler (SQLite in a
 /// temporary folder), two Processors that register by heartbeat and the shell node under busybox httpd, configured
 /// statically. Every job of a run carries <see cref="RunMarker"/> in its environment, so that any process left
-/// behind by a job is found by its environment (<c>ps e</c>).
+/// behind by a job is found by its environment (<c>ps e</c>). Built with a PostgreSQL database instead, it runs
+/// several schedulers over it (see <see cref="ClusterChaosSystem"/>).
 /// </summary>
 public sealed class ChaosSystem : IAsyncLifetime
 {
@@ -20,30 +24,47 @@ public sealed class ChaosSystem : IAsyncLifetime
     private readonly string _jobKey = Guid.NewGuid().ToString("N");
 
     public ChaosSystem()
+        : this(schedulers: 1, postgres: null)
     {
+    }
+
+    /// <param name="schedulers">How many schedulers: more than one needs <paramref name="postgres"/>.</param>
+    /// <param name="postgres">A PostgreSQL database URI that every scheduler shares, or null for one scheduler over a SQLite file (with the shell node).</param>
+    internal ChaosSystem(int schedulers, string? postgres)
+    {
+        if (schedulers > 1 && postgres is null)
+            throw new ArgumentException("several schedulers share a PostgreSQL database; a SQLite file serves one", nameof(schedulers));
         Directory = System.IO.Directory.CreateTempSubdirectory("drover-chaos-").FullName;
         RunMarker = "DROVER_CHAOS_RUN=" + Path.GetFileName(Directory);
-        SchedulerUrl = Loopback();
+        OnPostgres = postgres is not null;
+        Database = postgres ?? Path.Combine(Directory, "scheduler.db");
+        SchedulerUrls = [.. Enumerable.Range(0, schedulers).Select(_ => Loopback())];
         GatewayUrl = Loopback();
+        // The shell node is configured in the scheduler's options; the cluster runs on the Processors alone.
         ShellUrl = new Uri(Loopback(), "cgi-bin/drover/");
+        if (postgres is null)
+        {
+            var shellState = Path.Combine(Directory, "shell");
+            ShellNode = new ServiceProcess("shell", Path.Combine(RepositoryRoot(), "nodes", "shell", "drover-shell-node"),
+                ["--port", ShellUrl.Port.ToString(CultureInfo.InvariantCulture), "--state", shellState, "--token", _nodeToken, "--name", "shell"],
+                new Uri(ShellUrl, "processor/info"), _nodeToken);
+        }
         Processors = [NewProcessor("p1", Path.Combine(Directory, "p1")), NewProcessor("p2", Path.Combine(Directory, "p2"))];
-        Scheduler = ServiceProcess.Dotnet("scheduler", "Drover.Scheduler", SchedulerArguments(), new Uri(SchedulerUrl, "healthz"));
+        Schedulers = [.. SchedulerUrls.Select((url, i) => NewScheduler(schedulers == 1 ? "scheduler" : $"scheduler{i + 1}", url, Database))];
         Gateway = ServiceProcess.Dotnet("gateway", "Drover.Gateway",
         [
             "--urls", Origin(GatewayUrl),
-            $"--Gateway:SchedulerUrls:0={Origin(SchedulerUrl)}",
+            .. SchedulerUrls.Select((url, i) => $"--Gateway:SchedulerUrls:{i}={Origin(url)}"),
             $"--Gateway:SchedulerToken={_schedulerToken}",
             $"--Gateway:ProcessorUrl={Origin(Processors[0].Url)}",
             $"--Gateway:ProcessorToken={_nodeToken}",
             $"--Gateway:NodeToken={_nodeToken}",
             $"--Gateway:JobTokenKey={_jobKey}",
+            // With several schedulers, one that was killed is passed over within a second rather than ten.
+            .. schedulers > 1 ? ["--Gateway:HealthCheckInterval=00:00:01"] : Array.Empty<string>(),
             "--Serilog:MinimumLevel:Default=Warning",
         ], new Uri(GatewayUrl, "healthz"));
-        var shellState = Path.Combine(Directory, "shell");
-        Shell = new ServiceProcess("shell", Path.Combine(RepositoryRoot(), "nodes", "shell", "drover-shell-node"),
-            ["--port", ShellUrl.Port.ToString(CultureInfo.InvariantCulture), "--state", shellState, "--token", _nodeToken, "--name", "shell"],
-            new Uri(ShellUrl, "processor/info"), _nodeToken);
-        SchedulerClient = NewClient(SchedulerUrl, _schedulerToken);
+        SchedulerClients = [.. SchedulerUrls.Select(url => NewClient(url, _schedulerToken))];
         GatewayClient = NewClient(GatewayUrl, null);
         Ledger = Path.Combine(Directory, "ledger");
     }
@@ -54,33 +75,50 @@ public sealed class ChaosSystem : IAsyncLifetime
     public string RunMarker { get; }
 
     public string Ledger { get; }
-    public Uri SchedulerUrl { get; }
+
+    /// <summary>The first scheduler's address (the only one's over SQLite).</summary>
+    public Uri SchedulerUrl => SchedulerUrls[0];
+    public IReadOnlyList<Uri> SchedulerUrls { get; }
     public Uri GatewayUrl { get; }
     public Uri ShellUrl { get; }
-    public ServiceProcess Scheduler { get; }
+    public ServiceProcess Scheduler => Schedulers[0];
+    public IReadOnlyList<ServiceProcess> Schedulers { get; }
     public ServiceProcess Gateway { get; }
-    public ServiceProcess Shell { get; }
+    private ServiceProcess? ShellNode { get; }
+    public ServiceProcess Shell => ShellNode ?? throw new InvalidOperationException("this system runs no shell node");
     public IReadOnlyList<ProcessorService> Processors { get; }
-    public HttpClient SchedulerClient { get; }
+    public HttpClient SchedulerClient => SchedulerClients[0];
+
+    /// <summary>A client of each scheduler, with the service token, in the order of <see cref="Schedulers"/>.</summary>
+    public IReadOnlyList<HttpClient> SchedulerClients { get; }
     public HttpClient GatewayClient { get; }
-    public string Database => Path.Combine(Directory, "scheduler.db");
+
+    /// <summary>The SQLite file, or the PostgreSQL database's URI.</summary>
+    public string Database { get; }
+    public bool OnPostgres { get; }
     public string NodeToken => _nodeToken;
+
+    /// <summary>The nodes the scheduler should see up once the system runs.</summary>
+    public IReadOnlyList<string> NodeNames => [.. Processors.Select(p => p.Name), .. ShellNode is null ? Array.Empty<string>() : ["shell"]];
 
     public async Task InitializeAsync()
     {
-        await Shell.StartAsync();
-        await Scheduler.StartAsync();
-        foreach (var processor in Processors)
-            await processor.Service.StartAsync();
-        await Gateway.StartAsync();
-        await WaitForNodesAsync(["p1", "p2", "shell"]);
+        if (ShellNode is not null)
+            await ShellNode.StartAsync();
+        // Together: schedulers starting at once on one database migrate it one after another.
+        await Task.WhenAll(Schedulers.Select(s => s.StartAsync()));
+        await Task.WhenAll(Processors.Select(p => p.Service.StartAsync()).Append(Gateway.StartAsync()));
+        await WaitForNodesAsync(NodeNames);
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var service in Processors.Select(p => p.Service).Append(Gateway).Append(Scheduler).Append(Shell))
+        foreach (var service in Processors.Select(p => p.Service).Append(Gateway).Concat(Schedulers))
             await service.DisposeAsync();
-        SchedulerClient.Dispose();
+        if (ShellNode is not null)
+            await ShellNode.DisposeAsync();
+        foreach (var client in SchedulerClients)
+            client.Dispose();
         GatewayClient.Dispose();
         Checker.KillOrphans(RunMarker);
         try
@@ -97,6 +135,10 @@ public sealed class ChaosSystem : IAsyncLifetime
     public ProcessorService NewProcessor(string name, string state, params string[] settings)
     {
         var url = Loopback();
+        // One scheduler is given as the shortcut setting, as a single-scheduler user writes it; several as the list.
+        string[] schedulers = SchedulerUrls.Count == 1
+            ? [$"--Processor:SchedulerUrl={Origin(SchedulerUrl)}"]
+            : [.. SchedulerUrls.Select((u, i) => $"--Processor:SchedulerUrls:{i}={Origin(u)}")];
         return new ProcessorService(name, url, state, ServiceProcess.Dotnet(name, "Drover.Processor",
         [
             "--urls", Origin(url),
@@ -104,7 +146,7 @@ public sealed class ChaosSystem : IAsyncLifetime
             $"--Processor:StateDirectory={state}",
             "--Processor:Slots=6",
             $"--Processor:Token={_nodeToken}",
-            $"--Processor:SchedulerUrl={Origin(SchedulerUrl)}",
+            .. schedulers,
             $"--Processor:SchedulerToken={_schedulerToken}",
             "--Processor:HeartbeatInterval=00:00:00.300",
             "--Processor:KillGracePeriod=00:00:01",
@@ -114,27 +156,34 @@ public sealed class ChaosSystem : IAsyncLifetime
         ], new Uri(url, "healthz")));
     }
 
-    private string[] SchedulerArguments() =>
-    [
-        "--urls", Origin(SchedulerUrl),
-        $"--Scheduler:Database={Path.Combine(Directory, "scheduler.db")}",
-        $"--Scheduler:DataDirectory={Path.Combine(Directory, "uploads")}",
-        $"--Scheduler:Token={_schedulerToken}",
-        $"--Scheduler:NodeToken={_nodeToken}",
-        $"--Scheduler:JobTokenKey={_jobKey}",
-        $"--Scheduler:PublicUrl={Origin(SchedulerUrl)}",
-        "--Scheduler:Nodes:0:Name=shell",
-        $"--Scheduler:Nodes:0:Uri={ShellUrl}",
-        "--Scheduler:Nodes:0:Labels:kind=shell",
-        "--Scheduler:PollInterval=00:00:00.300",
-        "--Scheduler:ReconcileInterval=00:00:01",
-        "--Scheduler:HeartbeatTimeout=00:00:06",
-        "--Scheduler:NodeBackoff=00:00:00.500",
-        "--Scheduler:RetryBackoffBase=00:00:00.100",
-        "--Scheduler:RetryBackoffMax=00:00:00.500",
-        "--Scheduler:NodeCallTimeout=00:00:02",
-        "--Serilog:MinimumLevel:Default=Warning",
-    ];
+    /// <summary>A scheduler of the system's tokens and uploads directory at <paramref name="url"/> over <paramref name="database"/>, not started yet.</summary>
+    public ServiceProcess NewScheduler(string name, Uri url, string database) =>
+        ServiceProcess.Dotnet(name, "Drover.Scheduler",
+        [
+            "--urls", Origin(url),
+            $"--Scheduler:Database={database}",
+            $"--Scheduler:DataDirectory={Path.Combine(Directory, "uploads")}",
+            $"--Scheduler:Token={_schedulerToken}",
+            $"--Scheduler:NodeToken={_nodeToken}",
+            $"--Scheduler:JobTokenKey={_jobKey}",
+            $"--Scheduler:PublicUrl={Origin(url)}",
+            .. ShellNode is null ? Array.Empty<string>() :
+            [
+                "--Scheduler:Nodes:0:Name=shell",
+                $"--Scheduler:Nodes:0:Uri={ShellUrl}",
+                "--Scheduler:Nodes:0:Labels:kind=shell",
+            ],
+            // Over a shared database, a scheduler that died is taken over from within about two seconds.
+            .. OnPostgres ? ["--Scheduler:LeaseDuration=00:00:02"] : Array.Empty<string>(),
+            "--Scheduler:PollInterval=00:00:00.300",
+            "--Scheduler:ReconcileInterval=00:00:01",
+            "--Scheduler:HeartbeatTimeout=00:00:06",
+            "--Scheduler:NodeBackoff=00:00:00.500",
+            "--Scheduler:RetryBackoffBase=00:00:00.100",
+            "--Scheduler:RetryBackoffMax=00:00:00.500",
+            "--Scheduler:NodeCallTimeout=00:00:02",
+            "--Serilog:MinimumLevel:Default=Warning",
+        ], new Uri(url, "healthz"));
 
     public async Task<IReadOnlyList<NodeView>> NodesAsync() =>
         (await SchedulerClient.GetFromJsonAsync<NodeViewList>("scheduler/nodes", DroverJson.Options))!.Nodes;
@@ -160,10 +209,36 @@ public sealed class ChaosSystem : IAsyncLifetime
         }
     }
 
+    /// <summary>The store, read-only over SQLite (WAL lets a reader in beside the scheduler).</summary>
+    public async Task<DbConnection> OpenDatabaseAsync()
+    {
+        DbConnection connection = OnPostgres
+            ? new NpgsqlConnection(PostgresConnectionString(Database))
+            : new SqliteConnection($"Data Source={Database};Mode=ReadOnly;Pooling=False");
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>Npgsql's form of a <c>postgresql://user:password@host:port/database</c> URI, as the test server hands it out.</summary>
+    private static string PostgresConnectionString(string uri)
+    {
+        var parsed = new Uri(uri);
+        var user = parsed.UserInfo.Split(':', 2);
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = parsed.Host,
+            Port = parsed.Port,
+            Database = parsed.AbsolutePath.TrimStart('/'),
+            Username = Uri.UnescapeDataString(user[0]),
+            Password = Uri.UnescapeDataString(user[1]),
+            Pooling = false,
+        }.ConnectionString;
+    }
+
     public async Task<JobRecord> JobAsync(long id) =>
         (await SchedulerClient.GetFromJsonAsync<JobRecord>($"scheduler/jobs/{id}", DroverJson.Options))!;
 
-    private static HttpClient NewClient(Uri address, string? token)
+    public static HttpClient NewClient(Uri address, string? token)
     {
         var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         if (token is not null)
@@ -171,9 +246,10 @@ public sealed class ChaosSystem : IAsyncLifetime
         return client;
     }
 
-    private static string Origin(Uri url) => url.GetLeftPart(UriPartial.Authority);
+    public static string Origin(Uri url) => url.GetLeftPart(UriPartial.Authority);
 
-    private static Uri Loopback()
+    /// <summary>A free loopback port's address (free when asked; the service binds it a moment later).</summary>
+    public static Uri Loopback()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -266,7 +266,7 @@ public sealed class ChaosTests(ChaosSystem system, ITestOutputHelper output)
         }
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, int seconds, string what)
+    internal static async Task WaitAsync(Func<Task<bool>> condition, int seconds, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (true)

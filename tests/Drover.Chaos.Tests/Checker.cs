@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net.Http.Json;
 using Dapper;
 using Drover.Contracts;
-using Microsoft.Data.Sqlite;
 
 namespace Drover.Chaos.Tests;
 
@@ -85,10 +84,11 @@ public static class Checker
         var orphans = await WaitForNoOrphansAsync(system.RunMarker, killed: false);
         if (orphans.Count > 0)
             problems.Add($"{orphans.Count} processes outlived their jobs:\n  {string.Join("\n  ", orphans)}");
-        problems.AddRange(await StoreProblemsAsync(system.Database));
+        problems.AddRange(await StoreProblemsAsync(system));
 
         var figures = new Figures(scenario, ids.Count, faults, lost, duplicates, orphans.Count, clock.Elapsed.TotalSeconds);
-        Assert.True(problems.Count == 0, $"{figures}\n{string.Join("\n", problems.Take(30))}\n--- scheduler:\n{system.Scheduler.Tail}\n--- p1:\n{system.Processors[0].Service.Tail}\n--- p2:\n{system.Processors[1].Service.Tail}");
+        var tails = string.Concat(system.Schedulers.Concat(system.Processors.Select(p => p.Service)).Select(s => $"\n--- {s.Name}:\n{s.Tail}"));
+        Assert.True(problems.Count == 0, $"{figures}\n{string.Join("\n", problems.Take(30))}{tails}");
         return figures;
     }
 
@@ -192,17 +192,16 @@ public static class Checker
             }
     }
 
-    /// <summary>The store's own consistency, read straight from the SQLite file (WAL lets a reader in beside the scheduler).</summary>
-    public static async Task<IReadOnlyList<string>> StoreProblemsAsync(string database)
+    /// <summary>The store's own consistency, read straight from the database (WAL lets a reader in beside a SQLite scheduler).</summary>
+    public static async Task<IReadOnlyList<string>> StoreProblemsAsync(ChaosSystem system)
     {
-        await using var db = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
-        await db.OpenAsync();
+        await using var db = await system.OpenDatabaseAsync();
         var checks = new (string What, string Sql)[]
         {
             ("active attempts of stopped jobs",
                 "SELECT COUNT(*) FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state IN ('placed', 'running') AND j.state = 'stopped'"),
             ("jobs with more than one active attempt",
-                "SELECT COUNT(*) FROM (SELECT job_id FROM attempts WHERE state IN ('placed', 'running') GROUP BY job_id HAVING COUNT(*) > 1)"),
+                "SELECT COUNT(*) FROM (SELECT job_id FROM attempts WHERE state IN ('placed', 'running') GROUP BY job_id HAVING COUNT(*) > 1) AS doubled"),
             ("jobs whose attempt count is not their latest attempt",
                 "SELECT COUNT(*) FROM jobs j WHERE j.attempts != (SELECT COALESCE(MAX(number), 0) FROM attempts WHERE job_id = j.id)"),
             ("queued jobs with an active attempt",

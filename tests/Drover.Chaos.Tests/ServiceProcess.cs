@@ -54,6 +54,28 @@ public sealed class ServiceProcess(string name, string program, IReadOnlyList<st
         }
     }
 
+    /// <summary>Runs the service expecting it to end by itself (a start it refuses): its exit code and all it wrote.</summary>
+    public async Task<(int ExitCode, string Output)> RunToExitAsync(TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{Name} did not start");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{Name} was still running after {timeout}:\n{await output}{await errors}");
+        }
+        return (process.ExitCode, await output + await errors);
+    }
+
     private void Keep(string? line)
     {
         if (line is null)

@@ -29,12 +29,14 @@ public enum JobKind
 public sealed record Submitted(JobKind Kind, string RequestId, IReadOnlyList<long> JobIds, int Commands);
 
 /// <summary>
-/// Clients as users write them: each submission goes to the gateway with a request id of its own and is sent again,
-/// with the same request id, until it is answered 202, whatever fails meanwhile.
+/// Clients as users write them: each submission goes to the gateway (or in turn to the entry points given, say the
+/// schedulers themselves) with a request id of its own and is sent again, with the same request id and to the next
+/// entry point, until it is answered 202, whatever fails meanwhile.
 /// </summary>
-public sealed class Workload(ChaosSystem system)
+public sealed class Workload(ChaosSystem system, IReadOnlyList<HttpClient>? through = null)
 {
     private static readonly JobKind[] Kinds = Enum.GetValues<JobKind>();
+    private readonly IReadOnlyList<HttpClient> _through = through is { Count: > 0 } ? through : [system.GatewayClient];
     private readonly ConcurrentQueue<Submitted> _submitted = new();
     private readonly string _name = Guid.NewGuid().ToString("N")[..8];
     private int _sequence;
@@ -60,10 +62,11 @@ public sealed class Workload(ChaosSystem system)
         }));
     }
 
-    /// <summary>One submission, sent until accepted.</summary>
-    public async Task<Submitted> SubmitOneAsync(JobKind kind, string? node = null, string? script = null, int lines = 1)
+    /// <summary>One submission, sent until accepted; <paramref name="via"/> sends it there only, else it goes round the entry points.</summary>
+    public async Task<Submitted> SubmitOneAsync(JobKind kind, string? node = null, string? script = null, int lines = 1, HttpClient? via = null)
     {
-        var requestId = $"chaos-{_name}-{Interlocked.Increment(ref _sequence)}";
+        var sequence = Interlocked.Increment(ref _sequence);
+        var requestId = $"chaos-{_name}-{sequence}";
         var deadline = DateTime.UtcNow.AddSeconds(180);
         for (var attempt = 0; ; attempt++)
         {
@@ -77,7 +80,8 @@ public sealed class Workload(ChaosSystem system)
             try
             {
                 using var content = Content(kind, requestId, node, script);
-                using var response = await system.GatewayClient.PostAsync(kind == JobKind.Dag ? "scheduler/dags/new" : "scheduler/jobs/new", content);
+                var client = via ?? _through[(sequence + attempt) % _through.Count];
+                using var response = await client.PostAsync(kind == JobKind.Dag ? "scheduler/dags/new" : "scheduler/jobs/new", content);
                 var body = await response.Content.ReadAsStringAsync();
                 if (response.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.OK or HttpStatusCode.Created)
                 {
