@@ -56,10 +56,10 @@ public sealed class Cluster : IAsyncDisposable
     }
 
     public static Task<Cluster> StartAsync(int processors = 1, params string[] schedulerSettings) =>
-        StartAsync(processors, null, schedulerSettings);
+        StartOnAsync(processors, null, schedulerSettings);
 
     /// <param name="database">Null for a SQLite file of its own; else the store every scheduler of the cluster uses.</param>
-    public static async Task<Cluster> StartAsync(int processors, string? database, params string[] schedulerSettings)
+    public static async Task<Cluster> StartOnAsync(int processors, string? database, params string[] schedulerSettings)
     {
         var cluster = new Cluster(System.IO.Directory.CreateDirectory(
             Path.Combine(Path.GetTempPath(), "drover-scheduler-tests", Guid.NewGuid().ToString("N"))).FullName, database);
@@ -303,7 +303,7 @@ public abstract class ClusterTest(int processors, params string[] schedulerSetti
     /// <summary>The database the cluster uses: null for its own SQLite file.</summary>
     protected async Task<string?> DatabaseAsync() => OnPostgres ? await SharedPostgres.CreateDatabaseAsync() : null;
 
-    public virtual async Task InitializeAsync() => Cluster = await Cluster.StartAsync(processors, await DatabaseAsync(), schedulerSettings);
+    public virtual async Task InitializeAsync() => Cluster = await Cluster.StartOnAsync(processors, await DatabaseAsync(), schedulerSettings);
 
     public virtual async Task DisposeAsync() => await Cluster.DisposeAsync();
 }

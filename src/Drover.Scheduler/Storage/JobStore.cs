@@ -213,10 +213,12 @@ internal sealed partial class JobStore : IJobStore
             var room = new Dictionary<string, long>(StringComparer.Ordinal);
             foreach (var node in decision.Claims.Select(c => c.Node).Distinct().Order(StringComparer.Ordinal))
             {
-                var rows = (await w.Connection.QueryAsync<(long Slots, long Active)>(
-                    $"SELECT slots, active FROM nodes WHERE name = @node {_dialect.ForUpdate}", new { node }, w.Transaction)).AsList();
-                // A node that does not announce slots (0) takes what it takes, and answers 429 when full.
-                room[node] = rows.Count == 0 ? 0 : rows[0].Slots == 0 ? long.MaxValue : Math.Max(0, rows[0].Slots - rows[0].Active);
+                var rows = (await w.Connection.QueryAsync<(long Slots, long Active, long Drained)>(
+                    $"SELECT slots, active, drained FROM nodes WHERE name = @node {_dialect.ForUpdate}", new { node }, w.Transaction)).AsList();
+                // Read again under the row's lock: a drain committed since the pass read the nodes holds. A node that
+                // does not announce slots (0) takes what it takes, and answers 429 when full.
+                room[node] = rows.Count == 0 || rows[0].Drained == 1 ? 0
+                    : rows[0].Slots == 0 ? long.MaxValue : Math.Max(0, rows[0].Slots - rows[0].Active);
             }
             var claimJob = w.Statement(
                 """
