@@ -210,16 +210,15 @@ internal sealed partial class JobStore : IJobStore
             if (decision.Claims.Count == 0)
                 return [];
 
-            var room = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var node in decision.Claims.Select(c => c.Node).Distinct().Order(StringComparer.Ordinal))
-            {
-                var rows = (await w.Connection.QueryAsync<(long Slots, long Active, long Drained)>(
-                    $"SELECT slots, active, drained FROM nodes WHERE name = @node {_dialect.ForUpdate}", new { node }, w.Transaction)).AsList();
-                // Read again under the row's lock: a drain committed since the pass read the nodes holds. A node that
-                // does not announce slots (0) takes what it takes, and answers 429 when full.
-                room[node] = rows.Count == 0 || rows[0].Drained == 1 ? 0
-                    : rows[0].Slots == 0 ? long.MaxValue : Math.Max(0, rows[0].Slots - rows[0].Active);
-            }
+            // The chosen nodes' rows in one read, locked in name order (the order of every transaction); read again
+            // under the lock, so that a drain committed since the pass read the nodes holds. A node that does not
+            // announce slots (0) takes what it takes, and answers 429 when full.
+            var names = decision.Claims.Select(c => c.Node).Distinct().ToList();
+            var room = decision.Claims.Select(c => c.Node).Distinct().ToDictionary(n => n, _ => 0L, StringComparer.Ordinal);
+            foreach (var (name, slots, active, drained) in await w.Connection.QueryAsync<(string, long, long, long)>(
+                $"SELECT name, slots, active, drained FROM nodes WHERE {_dialect.In("name", "@names")} ORDER BY name {_dialect.ForUpdate}",
+                new { names }, w.Transaction))
+                room[name] = drained == 1 ? 0 : slots == 0 ? long.MaxValue : Math.Max(0, slots - active);
             var claimJob = w.Statement(
                 """
                 UPDATE jobs SET state = 'placed', attempts = @Number, node = @Node, queue_reason = NULL, not_before = NULL, updated_at = @now
