@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using Drover.Contracts;
+using Drover.Testing;
 using Npgsql;
 using Xunit.Abstractions;
 
@@ -33,15 +34,14 @@ public sealed class DevCommandTests : IDisposable
 }
 
 /// <summary><c>drover dev</c> over a database of the tests' own PostgreSQL server.</summary>
-[Collection(PostgresGroup.Name)]
-public sealed class DevOnPostgresTests(PostgresFixture postgres, ITestOutputHelper output) : IDisposable
+public sealed class DevOnPostgresTests(ITestOutputHelper output) : IDisposable
 {
     private readonly DevProcess _dev = new();
 
     [Fact]
     public async Task Three_schedulers_over_one_postgresql_database_run_the_seeds_job()
     {
-        var database = await postgres.Server.CreateDatabaseAsync();
+        var database = await SharedPostgres.CreateDatabaseAsync();
         var password = new Uri(database).UserInfo.Split(':')[1];
         var schedulerPort = DevProcess.FreePorts(4); // three schedulers and, after them, the Processor's default port
         var gatewayPort = DevProcess.FreePorts(1);

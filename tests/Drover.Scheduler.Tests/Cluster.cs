@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Drover.Contracts;
 using Drover.Processor;
+using Drover.Testing;
 using Microsoft.AspNetCore.Builder;
 
 namespace Drover.Scheduler.Tests;

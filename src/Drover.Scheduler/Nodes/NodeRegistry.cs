@@ -93,8 +93,13 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                     };
                     unread |= row.Info is null && row.UpdatedAt < since; // new to this scheduler: its info is read next time
                 }
-                entry.Uri = Normalize(row.Uri);
-                entry.Drained = row.Drained == 1;
+                // A row read before this scheduler's own change committed (a drain just set here) does not undo it.
+                if (row.UpdatedAt >= entry.RowUpdatedAt)
+                {
+                    entry.Uri = Normalize(row.Uri);
+                    entry.Drained = row.Drained == 1;
+                    entry.RowUpdatedAt = row.UpdatedAt;
+                }
                 entry.Active = (int)row.Active;
                 if (row.LastSeen is { } seen && Wire.Time(seen) > entry.LastSeen)
                     entry.LastSeen = Wire.Time(seen);
@@ -301,13 +306,15 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
 
     public async Task<NodeSnapshot?> SetDrainedAsync(string name, bool drained, CancellationToken cancellationToken)
     {
+        var now = Wire.Millis(time.GetUtcNow());
         lock (_lock)
         {
             if (!_nodes.TryGetValue(name, out var entry))
                 return null;
             entry.Drained = drained;
+            entry.RowUpdatedAt = now;
         }
-        await store.SetDrainedAsync(name, drained, Wire.Millis(time.GetUtcNow()), cancellationToken);
+        await store.SetDrainedAsync(name, drained, now, cancellationToken);
         return Find(name);
     }
 
@@ -333,6 +340,9 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
 
         /// <summary>Placed and running attempts, as the store counted them at the last refresh.</summary>
         public int Active { get; set; }
+
+        /// <summary>The <c>updated_at</c> of the row its address and drain were last taken from (or set here).</summary>
+        public long RowUpdatedAt { get; set; } = long.MinValue;
 
         /// <summary>Set while what was lost on the node has not been killed there since it was last heard from again.</summary>
         public bool FenceDue { get; set; } = true;

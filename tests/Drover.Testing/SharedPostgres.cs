@@ -1,10 +1,8 @@
-using Drover.Testing;
-
-namespace Drover.Scheduler.Tests;
+namespace Drover.Testing;
 
 /// <summary>
-/// One throwaway PostgreSQL server for this test assembly, started by the first test that asks and stopped when the
-/// test host exits; each cluster gets a database of its own on it.
+/// One throwaway PostgreSQL server per test assembly, started by the first test that asks and stopped when the test
+/// host exits (see <see cref="PostgresServer"/>); each caller gets a database of its own on it.
 /// </summary>
 public static class SharedPostgres
 {
