@@ -182,17 +182,10 @@ internal sealed partial class Follower(
                 if (status.State != JobState.Stopped && Mine(attempt) && await ShouldKillAsync(attempt, status, clock, cancellationToken))
                     toKill.Add(attempt);
             }
-            else if (!Mine(attempt))
+            // What the node does not know of another scheduler's attempt is that scheduler's to decide.
+            else if (Mine(attempt))
             {
-                // Another scheduler follows it: what the node does not know is that scheduler's to decide.
-            }
-            else if (attempt.State == "placed")
-            {
-                orphans.Add(attempt);
-            }
-            else
-            {
-                vanished.Add(attempt);
+                (attempt.State == "placed" ? orphans : vanished).Add(attempt);
             }
         }
         await ApplyAsync(reports, vanished, cancellationToken);

@@ -22,7 +22,6 @@ internal interface IJobStore
     Task LeaveAsync(long now, CancellationToken cancellationToken);
     Task<bool> TryLeaseAsync(string name, long now, long expiresAt, CancellationToken cancellationToken);
     Task<int> TakeOverAsync(long now, bool all, CancellationToken cancellationToken);
-    Task<IReadOnlyList<(string Id, string? Url)>> ListSchedulersAsync(long now, CancellationToken cancellationToken);
 
     /// <summary>Creates or migrates the schema.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);

@@ -57,12 +57,4 @@ internal sealed partial class JobStore
             WHERE state IN ('placed', 'running') AND (owner IS NULL OR owner <> @me)
               AND (@all = 1 OR NOT EXISTS (SELECT 1 FROM schedulers s WHERE s.id = attempts.owner AND s.expires_at >= @now))
             """, new { me = _incarnation, now, all = all ? 1L : 0L }, w.Transaction), cancellationToken);
-
-    /// <summary>The schedulers whose presence has not lapsed, for <c>/scheduler/info</c>.</summary>
-    public async Task<IReadOnlyList<(string Id, string? Url)>> ListSchedulersAsync(long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<(string, string?)>(
-            "SELECT id, url FROM schedulers WHERE expires_at >= @now ORDER BY started_at, id", new { now })).AsList();
-    }
 }

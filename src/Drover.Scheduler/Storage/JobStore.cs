@@ -153,12 +153,16 @@ internal sealed partial class JobStore : IJobStore
         if (ids.Count == 0)
             return new Dictionary<long, string>();
         await using var connection = await OpenAsync(cancellationToken);
-        return await SpecsAsync(connection, null, ids);
+        return await SpecsAsync(connection, null, _dialect, ids);
     }
 
-    private async Task<Dictionary<long, string>> SpecsAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<long> ids)
+    /// <summary>The specs of these jobs, by id: for a caller's reads, or inside a placement pass's transaction.</summary>
+    internal static async Task<IReadOnlyDictionary<long, string>> SpecsAsync(
+        DbConnection connection, DbTransaction? transaction, SqlDialect dialect, IReadOnlyList<long> ids)
     {
-        var rows = await connection.QueryAsync<(long Id, string Spec)>($"SELECT id, spec FROM jobs WHERE {_dialect.In("id", "@ids")}", new { ids }, transaction);
+        if (ids.Count == 0)
+            return new Dictionary<long, string>();
+        var rows = await connection.QueryAsync<(long Id, string Spec)>($"SELECT id, spec FROM jobs WHERE {dialect.In("id", "@ids")}", new { ids }, transaction);
         return rows.ToDictionary(r => r.Id, r => r.Spec);
     }
 
@@ -529,9 +533,6 @@ internal sealed class QueueReader
             """, new { now = _now, limit = (long)limit, offset = (long)offset }, _write.Transaction)).AsList();
 
     /// <summary>The specs of these jobs, by id.</summary>
-    public async Task<IReadOnlyDictionary<long, string>> SpecsAsync(IReadOnlyList<long> ids) =>
-        ids.Count == 0
-            ? new Dictionary<long, string>()
-            : (await _write.Connection.QueryAsync<(long Id, string Spec)>(
-                $"SELECT id, spec FROM jobs WHERE {_dialect.In("id", "@ids")}", new { ids }, _write.Transaction)).ToDictionary(r => r.Id, r => r.Spec);
+    public Task<IReadOnlyDictionary<long, string>> SpecsAsync(IReadOnlyList<long> ids) =>
+        JobStore.SpecsAsync(_write.Connection, _write.Transaction, _dialect, ids);
 }

@@ -161,11 +161,4 @@ internal sealed class PostgresDialect : SqlDialect
         error is PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected };
 
     public override async ValueTask DisposeAsync() => await _source.DisposeAsync();
-
-    /// <summary>The connection string without its password, for messages.</summary>
-    public static string Describe(string database)
-    {
-        var builder = new NpgsqlConnectionStringBuilder(ConnectionString(database)) { Password = null };
-        return string.Create(CultureInfo.InvariantCulture, $"postgresql://{builder.Username}@{builder.Host}:{builder.Port}/{builder.Database}");
-    }
 }
