@@ -101,17 +101,23 @@ internal sealed class LocalSystem : IAsyncDisposable
     /// A scheduler alone, with a fresh database and no Processors, for scenarios that bring nodes of their own
     /// (so that no real Processor takes their jobs). <see cref="Target"/>'s both URLs are the scheduler's.
     /// </summary>
-    public static async Task<(LocalSystem System, string Token, string NodeToken)> StartSchedulerAsync()
+    /// <summary>
+    /// Schedulers alone (no gateway, no Processors) on <paramref name="database"/> (a fresh SQLite file when null);
+    /// the target is the first of them, the one the light nodes heartbeat to.
+    /// </summary>
+    public static async Task<(LocalSystem System, string Token, string NodeToken)> StartSchedulerAsync(string? database = null, int schedulers = 1)
     {
         var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
-        var (token, nodeToken) = (NewToken(), NewToken());
-        var url = $"http://127.0.0.1:{FreePort()}";
-        var system = new LocalSystem(data, new Target(url, url, []));
+        var (token, nodeToken, jobKey) = (NewToken(), NewToken(), NewToken());
+        var urls = ConsecutivePorts(schedulers).Select(p => $"http://127.0.0.1:{p}").ToList();
+        var system = new LocalSystem(data, new Target(urls[0], urls[0], []));
         try
         {
-            var database = Path.Combine(data, "scheduler.db");
-            system.Target = new Target(url, url, [system.LaunchScheduler("scheduler", url, database, token, nodeToken, NewToken(), url)]);
-            await WaitHealthyAsync(url);
+            database ??= Path.Combine(data, "scheduler.db");
+            system.Target = new Target(urls[0], urls[0],
+                [.. urls.Select((url, i) => system.LaunchScheduler(schedulers == 1 ? "scheduler" : $"scheduler{i}", url, database, token, nodeToken, jobKey, url))]);
+            foreach (var url in urls)
+                await WaitHealthyAsync(url);
             return (system, token, nodeToken);
         }
         catch

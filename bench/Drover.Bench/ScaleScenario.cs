@@ -8,7 +8,9 @@ namespace Drover.Bench;
 /// <summary>
 /// 6. Placement at scale: a full queue, then 10 (and then 1,000) light nodes register, and the clock runs until every
 /// job has stopped <c>good</c>. Each run has a scheduler of its own (fresh database, no Processors), so that no real
-/// Processor takes the jobs and the runs do not share nodes.
+/// Processor takes the jobs and the runs do not share nodes. In a <c>--stores</c> run of PostgreSQL the run gets a
+/// fresh database on that server and as many schedulers as the store names (the nodes heartbeat to the first; all
+/// of them place), so placements/s stand beside SQLite's.
 /// </summary>
 internal static class ScaleScenario
 {
@@ -32,7 +34,8 @@ internal static class ScaleScenario
     private static async Task RunOnceAsync(ScenarioContext c, int nodeCount, int jobs)
     {
         var name = string.Create(CultureInfo.InvariantCulture, $"scale.{nodeCount}_nodes");
-        var (system, token, nodeToken) = await LocalSystem.StartSchedulerAsync();
+        var database = c.FreshDatabase is { } fresh ? await fresh() : null;
+        var (system, token, nodeToken) = await LocalSystem.StartSchedulerAsync(database, database is null ? 1 : c.Options.Schedulers);
         await using var _ = system;
         using var scheduler = new HttpClient { BaseAddress = new Uri(system.Target.SchedulerUrl + "/"), Timeout = TimeSpan.FromMinutes(5) };
         scheduler.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -57,8 +60,8 @@ internal static class ScaleScenario
 
         await using var nodes = await SimulatedNodes.StartAsync(nodeCount, SlotsPerNode, nodeToken);
         using var stop = new CancellationTokenSource();
-        var schedulerProcess = system.Target.Services[0].Process!;
-        var schedulerCpu = schedulerProcess.TotalProcessorTime;
+        var schedulerProcesses = system.Target.Services.Select(s => s.Process!).ToList();
+        var schedulerCpu = SchedulerCpu(schedulerProcesses);
         var ownCpu = Process.GetCurrentProcess().TotalProcessorTime;
         clock.Restart();
         await nodes.HeartbeatAllAsync(scheduler, stop.Token);
@@ -74,8 +77,7 @@ internal static class ScaleScenario
             await alive;
         }
         var elapsed = clock.Elapsed;
-        schedulerProcess.Refresh();
-        schedulerCpu = schedulerProcess.TotalProcessorTime - schedulerCpu;
+        schedulerCpu = SchedulerCpu(schedulerProcesses) - schedulerCpu;
         ownCpu = Process.GetCurrentProcess().TotalProcessorTime - ownCpu;
 
         c.Report.Add($"{name}.placements_per_s", jobs / elapsed.TotalSeconds, "jobs/s");
@@ -87,6 +89,17 @@ internal static class ScaleScenario
         // Where the two cores went meanwhile: the scheduler, and this process (the light nodes and the waiting).
         c.Report.Add($"{name}.scheduler_cpu_s", schedulerCpu.TotalSeconds, "s");
         c.Report.Add($"{name}.bench_cpu_s", ownCpu.TotalSeconds, "s");
+    }
+
+    private static TimeSpan SchedulerCpu(List<Process> schedulers)
+    {
+        var total = TimeSpan.Zero;
+        foreach (var process in schedulers)
+        {
+            process.Refresh();
+            total += process.TotalProcessorTime;
+        }
+        return total;
     }
 
     /// <summary>The DAG request bodies, built before the clock starts so that only the scheduler's work is timed.</summary>

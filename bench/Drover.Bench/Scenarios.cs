@@ -1,6 +1,13 @@
 namespace Drover.Bench;
 
-internal sealed record ScenarioContext(BenchOptions Options, Target Target, Report Report);
+internal sealed record ScenarioContext(BenchOptions Options, Target Target, Report Report)
+{
+    /// <summary>
+    /// A new empty PostgreSQL database for a scenario that starts schedulers of its own (scale), in a <c>--stores</c>
+    /// run of PostgreSQL; null otherwise, and such a scenario uses a fresh SQLite file.
+    /// </summary>
+    public Func<Task<string>>? FreshDatabase { get; init; }
+}
 
 internal sealed record Scenario(string Name, Func<ScenarioContext, Task> Run);
 

@@ -4,13 +4,13 @@ using Drover.Testing;
 namespace Drover.Bench;
 
 /// <summary>
-/// <c>--stores</c>: the same scenarios (by default submit, e2e and latency) on each store in turn, every one on a
+/// <c>--stores</c>: the same scenarios (by default submit, e2e, latency and scale) on each store in turn, every one on a
 /// fresh system, then the chief figures side by side, under the spawn floor measured once at the start of the run. PostgreSQL is a throwaway server started here (as the tests
 /// start theirs), unless <c>--database</c> names one; each run gets a new database on it.
 /// </summary>
 internal static class StoreComparison
 {
-    private static readonly string[] DefaultScenarios = ["submit", "e2e", "latency"];
+    private static readonly string[] DefaultScenarios = ["submit", "e2e", "latency", "scale"];
 
     private static readonly (string Figure, string Title)[] Columns =
     [
@@ -19,6 +19,8 @@ internal static class StoreComparison
         ("submit.c64.jobs_per_s", "submissions/s (64 clients)"),
         ("latency.submit_to_start.p50", "submit->start p50 ms"),
         ("latency.submit_to_start.p99", "submit->start p99 ms"),
+        ("scale.10_nodes.placements_per_s", "placements/s (10 nodes)"),
+        ("scale.1000_nodes.placements_per_s", "placements/s (1,000 nodes)"),
     ];
 
     public static async Task RunAsync(BenchOptions options, Report report)
@@ -48,7 +50,10 @@ internal static class StoreComparison
                         Console.Error.WriteLine($"# {report.Prefix}{scenario.Name}");
                         try
                         {
-                            await scenario.Run(new ScenarioContext(run, system.Target, report));
+                            await scenario.Run(new ScenarioContext(run, system.Target, report)
+                            {
+                                FreshDatabase = server is { } s && store.Postgres ? () => s.CreateDatabaseAsync() : null,
+                            });
                         }
                         catch (Exception e) when (e is not OperationCanceledException)
                         {

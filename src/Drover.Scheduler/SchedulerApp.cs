@@ -74,9 +74,10 @@ public static class SchedulerApp
         services.AddSingleton<NodeRegistry>();
         services.AddSingleton<PlacementSignal>();
         services.AddSingleton<PublicAddress>();
-        services.AddSingleton<INodeBackend, ProcessorNodeBackend>();
+        services.AddSingleton<ProcessorNodeBackend>();
+        services.AddSingleton<INodeBackend, NodeBackends>();
         ProcessorNodeBackend.AddClients(services);
-        EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes), in front of the node protocol
+        EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes)
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
         services.AddSingleton<SubmissionWriter>();

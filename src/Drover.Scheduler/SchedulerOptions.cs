@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Drover.Contracts;
+using Drover.Scheduler.Nodes;
 using Microsoft.Extensions.Options;
 
 namespace Drover.Scheduler;
@@ -126,6 +127,9 @@ public sealed class StaticNodeOptions
     public string Uri { get; set; } = "";
     public string? Token { get; set; }
     public Dictionary<string, string> Labels { get; set; } = [];
+
+    /// <summary>What speaks for the node; ECS clusters of <c>Aws:EcsNodes</c> are added as <see cref="NodeKind.Ecs"/>.</summary>
+    public NodeKind Kind { get; set; } = NodeKind.Processor;
 }
 
 /// <summary>Limits on what a job may ask for.</summary>

@@ -80,7 +80,7 @@ internal sealed partial class Follower(
                     {
                         if (status.State == JobState.Stopped)
                             continue;
-                        await backend.KillAsync(node.Target, status.RequestId, cancellationToken);
+                        await backend.KillAsync(node.Target, batch.First(a => a.RequestId == status.RequestId), cancellationToken);
                         killed++;
                     }
                 }
@@ -150,8 +150,10 @@ internal sealed partial class Follower(
         {
             if (node is null)
                 throw new NodeUnreachableException($"node {name} is not known");
-            statuses = await backend.GetStatusAsync(node.Target, tracked.Select(a => a.BackendRef).ToList(), cancellationToken);
+            var asked = tracked.Select(a => new NodeAttempt(a.BackendRef, a.NodeRef)).ToList();
+            statuses = await backend.GetStatusAsync(node.Target, asked, cancellationToken);
             nodes.Seen(name);
+            await SaveLearntRefsAsync(tracked, asked, cancellationToken);
         }
         catch (NodeUnreachableException e)
         {
@@ -220,7 +222,7 @@ internal sealed partial class Follower(
         attempt.JobStopRequest ??= await JobStopAsync(attempt, cancellationToken);
         try
         {
-            var status = await backend.KillAsync(node.Target, attempt.BackendRef, cancellationToken);
+            var status = await backend.KillAsync(node.Target, new NodeAttempt(attempt.BackendRef, attempt.NodeRef), cancellationToken);
             nodes.Seen(attempt.Node);
             // A node that never recorded the start has nothing to kill: the attempt ends here.
             status ??= new NodeJobStatus { RequestId = attempt.BackendRef, State = JobState.Stopped, Status = JobStatus.Error, Reason = StopReason.Killed };
@@ -276,6 +278,17 @@ internal sealed partial class Follower(
         // A node that answers but no longer knows a running attempt has lost its state: the attempt is lost.
         changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }));
         await ApplyChangesAsync(changes, reports.Select(r => r.Attempt), cancellationToken);
+    }
+
+    /// <summary>Node references the backend had to look up (a start whose answer was lost) are saved for the next restart and for logs.</summary>
+    private async Task SaveLearntRefsAsync(List<ActiveAttempt> tracked, List<NodeAttempt> asked, CancellationToken cancellationToken)
+    {
+        var learnt = tracked.Zip(asked)
+            .Where(p => p.First.NodeRef is null && p.Second.NodeRef is not null)
+            .Select(p => new NodeRefRecord(p.First.JobId, (int)p.First.Number, p.Second.NodeRef!))
+            .ToList();
+        if (learnt.Count > 0)
+            await store.ApplyAsync([], Wire.Millis(time.GetUtcNow()), cancellationToken, learnt);
     }
 
     private async Task ApplyChangesAsync(List<AttemptChange> changes, IEnumerable<ActiveAttempt> attempts, CancellationToken cancellationToken)

@@ -209,7 +209,7 @@ internal static class JobsApi
                 Stream? log;
                 try
                 {
-                    log = await backend.OpenLogAsync(node.Target, attempt.BackendRef, offset ?? 0, follow == true, cancellationToken);
+                    log = await backend.OpenLogAsync(node.Target, new NodeAttempt(attempt.BackendRef, attempt.NodeRef), offset ?? 0, follow == true, cancellationToken);
                 }
                 catch (NodeUnreachableException e)
                 {

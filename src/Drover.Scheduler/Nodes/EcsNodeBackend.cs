@@ -12,33 +12,31 @@ using Microsoft.Extensions.Options;
 namespace Drover.Scheduler.Nodes;
 
 /// <summary>
-/// ECS clusters as nodes (<c>Aws:EcsNodes</c>): calls for those nodes go to ECS, every other call to the node protocol.
-/// The scheduler names an attempt <c>&lt;job&gt;-&lt;attempt&gt;</c>; ECS names its task by ARN, the attempt's node
-/// reference, recorded in the store as soon as RunTask answers and read from there after a restart. Only a start whose
-/// answer was lost (a timeout, a crash before the ARN was written) is found with ListTasks by <c>startedBy</c>. RunTask
-/// carries the attempt's name as <c>clientToken</c>, so a start sent again never makes a second task.
+/// ECS clusters as nodes (<c>Aws:EcsNodes</c>, <see cref="NodeKind.Ecs"/>). The scheduler names an attempt by its
+/// request id; ECS names its task by ARN, the attempt's node reference. The start returns the ARN and the scheduler
+/// keeps it with the attempt in the start's own transaction; later calls hand it back (<see cref="NodeAttempt.NodeRef"/>).
+/// Only a start whose answer was lost (a timeout, a crash before the ARN was saved) is found with ListTasks by
+/// <c>startedBy</c>. RunTask carries the request id as <c>clientToken</c>, so a start sent again never makes a second task.
 /// </summary>
-internal sealed partial class EcsNodeBackend(
-    ProcessorNodeBackend processors, EcsNodes ecs, IJobStore store, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
+internal sealed partial class EcsNodeBackend(EcsNodes ecs, TimeProvider time, ILogger<EcsNodeBackend> logger) : INodeBackend
 {
     /// <summary>Past this many attempts to find again at once (a restart), the whole cluster is listed instead of each one.</summary>
     private const int FindOneByOne = 10;
 
-    // ARNs of attempts not yet stopped (a stopped one's is read from the store when its log is asked for).
+    // ARNs of attempts not yet stopped, learnt from starts, from callers (the store's node_ref) and from ListTasks.
     private readonly ConcurrentDictionary<(string Node, string Ref), string> _arns = new();
 
     // Attempts seen started and not yet stopped, per node: the node's "running" in its info.
     private readonly ConcurrentDictionary<(string Node, string Ref), byte> _active = new();
 
     /// <summary>
-    /// Adds the AWS part and puts this backend in front of the node protocol. Each ECS node also becomes a configured
-    /// node of the scheduler, so placement, <c>GET /scheduler/nodes</c> and health checks treat it like any other.
+    /// Adds the AWS part and this backend. Each ECS node also becomes a configured node of the scheduler, of kind
+    /// <see cref="NodeKind.Ecs"/>, so placement, <c>GET /scheduler/nodes</c> and health checks treat it like any other.
     /// </summary>
     public static void Add(IServiceCollection services)
     {
         services.AddDroverAws();
-        services.AddSingleton<ProcessorNodeBackend>();
-        services.AddSingleton<INodeBackend, EcsNodeBackend>();
+        services.AddSingleton<EcsNodeBackend>();
         services.AddOptions<SchedulerOptions>().PostConfigure<IOptions<AwsOptions>>((scheduler, aws) =>
         {
             foreach (var node in aws.Value.EcsNodes.Where(n => scheduler.Nodes.All(s => s.Name != n.Name)))
@@ -54,6 +52,7 @@ internal sealed partial class EcsNodeBackend(
                     Name = node.Name,
                     Uri = (node.EndpointUrl ?? new Uri($"https://ecs.{node.Region}.amazonaws.com/")).ToString(),
                     Labels = labels,
+                    Kind = NodeKind.Ecs,
                 });
             }
         });
@@ -61,8 +60,7 @@ internal sealed partial class EcsNodeBackend(
 
     public async Task<NodeInfo> GetInfoAsync(NodeTarget node, CancellationToken cancellationToken)
     {
-        if (ecs.Find(node.Name) is not { } cluster)
-            return await processors.GetInfoAsync(node, cancellationToken);
+        var cluster = Cluster(node);
         var health = await cluster.CheckHealthAsync(cancellationToken);
         if (!health.Healthy)
             throw new NodeUnreachableException($"ECS node {node.Name}: {health.Error}");
@@ -71,8 +69,7 @@ internal sealed partial class EcsNodeBackend(
 
     public async Task<StartResult> StartAsync(NodeTarget node, NodeJobRequest request, IReadOnlyList<string> files, CancellationToken cancellationToken)
     {
-        if (ecs.Find(node.Name) is not { } cluster)
-            return await processors.StartAsync(node, request, files, cancellationToken);
+        var cluster = Cluster(node);
         if (files.Count > 0)
             return new StartResult(StartOutcome.Rejected, Detail: "an ECS node takes no uploaded files: its task has nowhere to receive them");
         var attemptRef = request.RequestId ?? throw new ArgumentException("the scheduler names every attempt", nameof(request));
@@ -91,13 +88,13 @@ internal sealed partial class EcsNodeBackend(
             if (started.TaskArn is not { } arn)
                 return new StartResult(StartOutcome.Rejected, Detail: $"ECS placement failed: {started.PlacementFailure}");
             _active[(node.Name, attemptRef)] = 0;
-            await RememberAsync(node.Name, attemptRef, arn, cancellationToken);
+            _arns[(node.Name, attemptRef)] = arn;
             return new StartResult(StartOutcome.Started, new NodeJobStatus
             {
                 RequestId = attemptRef,
                 State = JobState.Queued,
                 CreatedAt = time.GetUtcNow(),
-            });
+            }, NodeRef: arn);
         }
         catch (AwsServiceException e)
         {
@@ -116,23 +113,24 @@ internal sealed partial class EcsNodeBackend(
         }
     }
 
-    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<NodeAttempt> attempts, CancellationToken cancellationToken)
     {
-        if (ecs.Find(node.Name) is not { } cluster)
-            return await processors.GetStatusAsync(node, requestIds, cancellationToken);
+        var cluster = Cluster(node);
+        Recall(node.Name, attempts);
+        var requestIds = attempts.Select(a => a.RequestId).ToList();
         var unknown = requestIds.Where(r => !_arns.ContainsKey((node.Name, r))).ToList();
-        if (unknown.Count > 0)
-            unknown = await RecallAsync(node.Name, unknown, cancellationToken);
         var listed = unknown.Count > FindOneByOne;
         if (listed)
             await ResolveManyAsync(cluster, unknown, cancellationToken);
         var refs = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var attemptRef in requestIds)
+        foreach (var attempt in attempts)
         {
             // After a listing of the whole cluster, an attempt not in it has no task: asking again one by one would not find one.
+            var attemptRef = attempt.RequestId;
             var arn = listed ? _arns.GetValueOrDefault((node.Name, attemptRef)) : await ResolveAsync(cluster, attemptRef, cancellationToken);
             if (arn is not null)
                 refs[arn] = attemptRef;
+            attempt.NodeRef ??= arn; // found by startedBy: back to the caller, for the store
         }
         if (refs.Count == 0)
             return [];
@@ -156,12 +154,14 @@ internal sealed partial class EcsNodeBackend(
         return answer;
     }
 
-    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
+    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, NodeAttempt attempt, CancellationToken cancellationToken)
     {
-        if (ecs.Find(node.Name) is not { } cluster)
-            return await processors.KillAsync(node, requestId, cancellationToken);
+        var cluster = Cluster(node);
+        Recall(node.Name, [attempt]);
+        var requestId = attempt.RequestId;
         if (await ResolveAsync(cluster, requestId, cancellationToken) is not { } arn)
             return null;
+        attempt.NodeRef ??= arn;
         try
         {
             var status = await cluster.KillAsync(arn, $"stopped by Drover (attempt {requestId})", cancellationToken);
@@ -177,11 +177,11 @@ internal sealed partial class EcsNodeBackend(
         }
     }
 
-    public async Task<Stream?> OpenLogAsync(NodeTarget node, string requestId, long offset, bool follow, CancellationToken cancellationToken)
+    public async Task<Stream?> OpenLogAsync(NodeTarget node, NodeAttempt attempt, long offset, bool follow, CancellationToken cancellationToken)
     {
-        if (ecs.Find(node.Name) is not { } cluster)
-            return await processors.OpenLogAsync(node, requestId, offset, follow, cancellationToken);
-        if (await ResolveAsync(cluster, requestId, cancellationToken) is not { } arn)
+        var cluster = Cluster(node);
+        Recall(node.Name, [attempt]); // a stopped attempt's ARN is no longer kept here: the caller has it from the store
+        if (await ResolveAsync(cluster, attempt.RequestId, cancellationToken) is not { } arn)
             return null;
         var pipe = new Pipe();
         _ = Task.Run(() => CopyLogAsync(cluster, arn, offset, follow, pipe.Writer, cancellationToken), CancellationToken.None);
@@ -237,20 +237,17 @@ internal sealed partial class EcsNodeBackend(
         foreach (var attemptRef in attemptRefs)
         {
             if (byStartedBy.TryGetValue(EcsNode.StartedBy(attemptRef), out var arn))
-                await RememberAsync(cluster.Name, attemptRef, arn, cancellationToken);
+                _arns[(cluster.Name, attemptRef)] = arn;
         }
     }
 
     /// <summary>
-    /// The attempt's task: known in memory, recorded in the store, or found by <c>startedBy</c> (a start whose answer
-    /// was lost). Null when ECS has none.
+    /// The attempt's task: known (from its start, or handed over by the caller from the store), or found by
+    /// <c>startedBy</c> (a start whose answer was lost). Null when ECS has none.
     /// </summary>
     private async Task<string?> ResolveAsync(EcsNode cluster, string attemptRef, CancellationToken cancellationToken)
     {
         if (_arns.TryGetValue((cluster.Name, attemptRef), out var known))
-            return known;
-        await RecallAsync(cluster.Name, [attemptRef], cancellationToken);
-        if (_arns.TryGetValue((cluster.Name, attemptRef), out known))
             return known;
         IReadOnlyList<string> found;
         try
@@ -263,47 +260,20 @@ internal sealed partial class EcsNodeBackend(
         }
         if (found.Count == 0)
             return null;
-        await RememberAsync(cluster.Name, attemptRef, found[0], cancellationToken);
+        _arns[(cluster.Name, attemptRef)] = found[0];
         return found[0];
     }
 
-    /// <summary>Reads the recorded ARNs of these attempts into memory; answers those the store has none for.</summary>
-    private async Task<List<string>> RecallAsync(string node, IReadOnlyList<string> attemptRefs, CancellationToken cancellationToken)
+    /// <summary>Takes the ARNs the caller has from the store (after a restart, or of a stopped attempt).</summary>
+    private void Recall(string node, IReadOnlyList<NodeAttempt> attempts)
     {
-        var keys = attemptRefs.Select(AttemptRef.Parse).OfType<(long, int)>().ToList();
-        var recorded = await store.GetNodeRefsAsync(node, keys, cancellationToken);
-        var missing = new List<string>();
-        foreach (var attemptRef in attemptRefs)
-        {
-            if (recorded.TryGetValue(attemptRef, out var arn))
-                _arns[(node, attemptRef)] = arn;
-            else
-                missing.Add(attemptRef);
-        }
-        return missing;
+        foreach (var attempt in attempts)
+            if (attempt.NodeRef is { } arn)
+                _arns.TryAdd((node, attempt.RequestId), arn);
     }
 
-    /// <summary>
-    /// The ARN goes to the store before the start is reported, so a restart finds it there. A failed write is not a
-    /// failed start: the task runs, and <c>startedBy</c> finds it again.
-    /// </summary>
-    private async Task RememberAsync(string node, string attemptRef, string arn, CancellationToken cancellationToken)
-    {
-        _arns[(node, attemptRef)] = arn;
-        if (AttemptRef.Parse(attemptRef) is not var (jobId, number))
-            return;
-        try
-        {
-            await store.SetNodeRefAsync(jobId, number, arn, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            LogRecordFailed(e, attemptRef, arn);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording task {TaskArn} of {AttemptRef} failed; it will be found by startedBy")]
-    private partial void LogRecordFailed(Exception error, string attemptRef, string taskArn);
+    private EcsNode Cluster(NodeTarget node) =>
+        ecs.Find(node.Name) ?? throw new NodeUnreachableException($"node {node.Name} is of kind ECS, but no ECS cluster of that name is configured (Aws:EcsNodes)");
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ECS node {Node}: starting {AttemptRef} failed: {ErrorType}: {Detail}")]
     private partial void LogStartFailed(string node, string attemptRef, string errorType, string detail);

@@ -89,6 +89,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                     _nodes[row.Name] = entry = new Entry(row.Name, row.Source, _started)
                     {
                         Token = configured?.Token,
+                        Kind = configured?.Kind ?? NodeKind.Processor,
                         ConfiguredLabels = configured?.Labels ?? new Dictionary<string, string>(),
                     };
                     unread |= row.Info is null && row.UpdatedAt < since; // new to this scheduler: its info is read next time
@@ -330,6 +331,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         public string Source { get; } = source;
         public Uri? Uri { get; set; }
         public string? Token { get; init; }
+        public NodeKind Kind { get; init; }
         public IReadOnlyDictionary<string, string> ConfiguredLabels { get; init; } = new Dictionary<string, string>();
         public NodeInfo? Info { get; set; }
         public bool Drained { get; set; }
@@ -367,7 +369,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             foreach (var (key, value) in ConfiguredLabels)
                 labels[key] = value;
             return new NodeSnapshot(
-                Name, new NodeTarget(Name, Uri ?? new Uri("http://invalid/"), string.IsNullOrEmpty(Token) ? options.NodeToken : Token),
+                Name, new NodeTarget(Name, Uri ?? new Uri("http://invalid/"), string.IsNullOrEmpty(Token) ? options.NodeToken : Token, Kind),
                 Source, Info, labels, Drained, IsDown(now, options), LastSeen, BackoffUntil > now ? BackoffUntil : null, LastError)
             {
                 Active = Active,

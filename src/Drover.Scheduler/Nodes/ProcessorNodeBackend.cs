@@ -304,8 +304,9 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients, TimeProvi
     /// Otherwise it asks in pages of <see cref="StatusPage"/> ids: every id goes into the URL, and one URL for all of
     /// a busy node's attempts would outgrow what servers accept in a request line (Kestrel's 8 KiB, past ~400 ids).
     /// </summary>
-    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<string> requestIds, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<NodeJobStatus>> GetStatusAsync(NodeTarget node, IReadOnlyList<NodeAttempt> attempts, CancellationToken cancellationToken)
     {
+        var requestIds = attempts.Select(a => a.RequestId).ToList();
         var statuses = new List<NodeJobStatus>(requestIds.Count);
         var asked = requestIds.ToHashSet(StringComparer.Ordinal);
         var byPost = await HasFeatureAsync(node, NodeFeatures.BatchStatus, cancellationToken);
@@ -451,9 +452,9 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients, TimeProvi
         }
     }
 
-    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, string requestId, CancellationToken cancellationToken)
+    public async Task<NodeJobStatus?> KillAsync(NodeTarget node, NodeAttempt attempt, CancellationToken cancellationToken)
     {
-        using var response = await CallAsync(node, HttpMethod.Post, $"processor/jobs/{Uri.EscapeDataString(requestId)}/kill", cancellationToken);
+        using var response = await CallAsync(node, HttpMethod.Post, $"processor/jobs/{Uri.EscapeDataString(attempt.RequestId)}/kill", cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
             return null;
         await EnsureOkAsync(node, response, cancellationToken);
@@ -480,11 +481,11 @@ internal sealed class ProcessorNodeBackend(IHttpClientFactory clients, TimeProvi
         }
     }
 
-    public async Task<Stream?> OpenLogAsync(NodeTarget node, string requestId, long offset, bool follow, CancellationToken cancellationToken)
+    public async Task<Stream?> OpenLogAsync(NodeTarget node, NodeAttempt attempt, long offset, bool follow, CancellationToken cancellationToken)
     {
         var client = clients.CreateClient(StreamClient);
         var path = string.Create(CultureInfo.InvariantCulture,
-            $"processor/jobs/{Uri.EscapeDataString(requestId)}/log?offset={offset}{(follow ? "&follow=true" : "")}");
+            $"processor/jobs/{Uri.EscapeDataString(attempt.RequestId)}/log?offset={offset}{(follow ? "&follow=true" : "")}");
         using var request = Request(node, HttpMethod.Get, path, null);
         HttpResponseMessage response;
         try

@@ -79,6 +79,7 @@ internal sealed partial class Starter(
     {
         var now = time.GetUtcNow();
         var changes = new List<AttemptChange>();
+        var nodeRefs = new List<NodeRefRecord>();
         var busy = new List<Claim>();
         var unreachable = new List<Claim>();
         foreach (var (attempt, result) in results)
@@ -88,6 +89,8 @@ internal sealed partial class Starter(
             {
                 case StartOutcome.Started:
                     nodes.Seen(attempt.Node);
+                    if (result.NodeRef is { } nodeRef)
+                        nodeRefs.Add(new NodeRefRecord(attempt.JobId, (int)attempt.Number, nodeRef));
                     if (result.Status is { } status && Lifecycle.FromNode(attempt, status, now, _options) is { } change)
                         changes.Add(change);
                     break;
@@ -113,7 +116,7 @@ internal sealed partial class Starter(
                     break;
             }
         }
-        var applied = await store.ApplyAsync(changes, Wire.Millis(now), cancellationToken);
+        var applied = await store.ApplyAsync(changes, Wire.Millis(now), cancellationToken, nodeRefs);
         metrics.Applied(applied, results.Select(r => r.Attempt));
         JobFiles.DeleteFinished(applied, logger);
         await store.UnclaimAsync(busy, Wire.Millis(now), "the chosen node was full (429); trying another", cancellationToken);

@@ -1,4 +1,5 @@
 using Drover.Contracts;
+using Drover.Scheduler.Nodes;
 
 namespace Drover.Scheduler.Storage;
 
@@ -32,7 +33,7 @@ internal interface IJobStore
     Task<JobRow?> GetJobAsync(long id, CancellationToken cancellationToken);
     Task<IReadOnlyList<AttemptRow>> GetAttemptsAsync(long jobId, CancellationToken cancellationToken);
 
-    /// <summary>One attempt's state and times (no spec), or null.</summary>
+    /// <summary>One attempt's state, times and references (no spec), or null.</summary>
     Task<AttemptRow?> GetAttemptAsync(long jobId, int number, CancellationToken cancellationToken);
     Task<IReadOnlyList<long>> GetChildrenAsync(long jobId, CancellationToken cancellationToken);
     /// <summary>Jobs without their specs (<see cref="JobRow.Spec"/> is empty): a list never reads what it does not show.</summary>
@@ -64,15 +65,19 @@ internal interface IJobStore
     Task<IReadOnlyList<ActiveAttempt>> ListActiveAttemptsOfJobsAsync(IReadOnlyList<long> jobIds, CancellationToken cancellationToken);
 
     /// <summary>Backend refs of attempts on <paramref name="node"/> recorded lost (<c>node_lost</c>) since <paramref name="since"/>: nobody saw them end there.</summary>
-    Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken);
+    Task<IReadOnlyList<NodeAttempt>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken);
 
     Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken);
 
     /// <summary>Jobs by state, status and reason, the queue's oldest, and active attempts by node: what metrics show.</summary>
     Task<JobCounts> CountJobsAsync(CancellationToken cancellationToken);
 
-    /// <summary>Applies transitions in one transaction; returns those whose compare-and-set held.</summary>
-    Task<IReadOnlyList<AttemptChange>> ApplyAsync(IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Applies transitions in one transaction; returns those whose compare-and-set held. The node references of
+    /// starts (<paramref name="nodeRefs"/>) are saved in the same transaction.
+    /// </summary>
+    Task<IReadOnlyList<AttemptChange>> ApplyAsync(
+        IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken, IReadOnlyList<NodeRefRecord>? nodeRefs = null);
 
     /// <summary>A user stops a queued job: queued → stopped. False when it was no longer queued.</summary>
     Task<bool> StopQueuedAsync(long jobId, string reason, long now, CancellationToken cancellationToken);
@@ -116,12 +121,6 @@ internal interface IJobStore
     Task SeenNodesAsync(IReadOnlyList<string> names, long now, CancellationToken cancellationToken);
     Task DeleteNodeAsync(string name, CancellationToken cancellationToken);
     Task<bool> SetDrainedAsync(string name, bool drained, long now, CancellationToken cancellationToken);
-
-    /// <summary>Records the node's own reference of an attempt (an ECS task ARN), learnt when its start was answered.</summary>
-    Task SetNodeRefAsync(long jobId, int number, string nodeRef, CancellationToken cancellationToken);
-
-    /// <summary>The node references recorded for these attempts on <paramref name="node"/>, by backend ref; attempts without one are left out.</summary>
-    Task<IReadOnlyDictionary<string, string>> GetNodeRefsAsync(string node, IReadOnlyList<(long JobId, int Number)> attempts, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -271,6 +270,9 @@ internal sealed class ActiveAttempt
     public long Number { get; set; }
     public string Node { get; set; } = "";
     public string BackendRef { get; set; } = "";
+
+    /// <summary>The node's own reference of it (an ECS task ARN), once its start answered.</summary>
+    public string? NodeRef { get; set; }
 
     /// <summary>The scheduler that follows the attempt (see <see cref="IJobStore.Instance"/>).</summary>
     public string? Owner { get; set; }

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using Dapper;
 using Drover.Scheduler.Events;
+using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Placement;
 
 namespace Drover.Scheduler.Storage;
@@ -131,7 +132,7 @@ internal sealed partial class JobStore : IJobStore
     {
         await using var connection = await OpenAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<AttemptRow>(
-            "SELECT job_id, number, node, backend_ref, state, status, placed_at, started_at, finished_at FROM attempts WHERE job_id = @jobId AND number = @number",
+            "SELECT job_id, number, node, backend_ref, node_ref, state, status, placed_at, started_at, finished_at FROM attempts WHERE job_id = @jobId AND number = @number",
             new { jobId, number = (long)number });
     }
 
@@ -277,7 +278,7 @@ internal sealed partial class JobStore : IJobStore
     }
 
     private const string ActiveAttemptColumns = """
-        SELECT a.job_id, a.number, a.node, a.backend_ref, a.owner, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
+        SELECT a.job_id, a.number, a.node, a.backend_ref, a.node_ref, a.owner, a.state, a.message, a.stop_request, a.placed_at, a.started_at,
                j.state AS job_state, j.max_attempts, j.attempts, j.failures, j.stop_request AS job_stop_request,
                j.timeout_ms, j.files_dir, j.created_at AS job_created_at, j.trace_parent, COALESCE(j.root, j.id) AS root
         FROM attempts a JOIN jobs j ON j.id = a.job_id
@@ -305,15 +306,15 @@ internal sealed partial class JobStore : IJobStore
             """, new { jobIds })).AsList();
     }
 
-    public async Task<IReadOnlyList<string>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<NodeAttempt>> ListLostAttemptsAsync(string node, long since, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<string>(
+        return (await connection.QueryAsync<(string BackendRef, string? NodeRef)>(
             """
-            SELECT backend_ref FROM attempts
+            SELECT backend_ref, node_ref FROM attempts
             WHERE node = @node AND state = 'stopped' AND reason = 'node_lost' AND finished_at >= @since
             ORDER BY job_id, number
-            """, new { node, since })).AsList();
+            """, new { node, since })).Select(a => new NodeAttempt(a.BackendRef, a.NodeRef)).ToList();
     }
 
     public async Task<IReadOnlyDictionary<string, int>> CountActiveByNodeAsync(CancellationToken cancellationToken)
@@ -324,12 +325,14 @@ internal sealed partial class JobStore : IJobStore
         return rows.ToDictionary(r => r.Node, r => (int)r.Count, StringComparer.Ordinal);
     }
 
-    public Task<IReadOnlyList<AttemptChange>> ApplyAsync(IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<AttemptChange>> ApplyAsync(
+        IReadOnlyList<AttemptChange> changes, long now, CancellationToken cancellationToken, IReadOnlyList<NodeRefRecord>? nodeRefs = null)
     {
-        if (changes.Count == 0)
+        if (changes.Count == 0 && nodeRefs is not { Count: > 0 })
             return Task.FromResult<IReadOnlyList<AttemptChange>>([]);
         return WriteAsync<IReadOnlyList<AttemptChange>>(async w =>
         {
+            await SaveNodeRefsAsync(w, nodeRefs ?? []);
             var applied = new List<AttemptChange>(changes.Count);
             // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state (and,
             // for a change only the attempt's follower may make, its owner) too, and locks the job's row first.
