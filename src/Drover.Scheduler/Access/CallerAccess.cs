@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Drover.Contracts;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
 
@@ -77,7 +78,7 @@ internal static class CallerAccess
         var attempt = await store.GetAttemptAsync(job.JobId, job.Attempt, context.RequestAborted);
         if (attempt is null)
             return false;
-        if (attempt.State is "placed" or "running")
+        if (attempt.State is JobState.Placed or JobState.Running)
             return true;
         var now = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds();
         return attempt.FinishedAt is { } finished && now - finished <= (long)options.JobTokenGrace.TotalMilliseconds;

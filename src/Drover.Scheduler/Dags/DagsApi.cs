@@ -58,8 +58,8 @@ internal static class DagsApi
         var dag = await store.GetDagAsync(id, cancellationToken);
         if (dag is null)
             return JobsApi.UnknownJob(id);
-        var running = dag.Jobs.Any(j => j.State != "stopped");
-        var good = dag.Jobs.All(j => j.Status == "good" || j.Reason == "skipped");
+        var running = dag.Jobs.Any(j => j.State != JobState.Stopped);
+        var good = dag.Jobs.All(j => j.Status == JobStatus.Good || j.Reason == "skipped");
         return TypedResults.Ok(new DagView
         {
             Root = dag.Root,

@@ -104,7 +104,7 @@ internal sealed partial class Follower(
     /// <summary>Asks the node about one job now (<c>POST /scheduler/jobs/{id}/update</c>).</summary>
     public async Task RefreshAsync(JobRow job, CancellationToken cancellationToken)
     {
-        if (job.Node is not { } node || job.State is not ("placed" or "running"))
+        if (job.Node is not { } node || job.State is not (JobState.Placed or JobState.Running))
             return;
         var attempts = (await store.ListActiveAttemptsOfJobsAsync([job.Id], cancellationToken)).ToList();
         if (attempts.Count > 0)
@@ -115,7 +115,7 @@ internal sealed partial class Follower(
     public async Task<bool> KillAsync(JobRow job, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (job.State == "queued" && await store.StopQueuedAsync(job.Id, Wire.Word(StopReason.Killed), Wire.Millis(now), cancellationToken))
+        if (job.State == JobState.Queued && await store.StopQueuedAsync(job.Id, Wire.Word(StopReason.Killed), Wire.Millis(now), cancellationToken))
         {
             JobFiles.Delete(job.FilesDir, logger);
             return true;
@@ -124,7 +124,7 @@ internal sealed partial class Follower(
         {
             // Neither queued nor running any more: stopped meanwhile, or placed from the queue just now.
             var again = await store.GetJobAsync(job.Id, cancellationToken);
-            return again is null || again.State == "stopped" || (again.State == "queued" && await KillAsync(again, cancellationToken));
+            return again is null || again.State == JobState.Stopped || (again.State == JobState.Queued && await KillAsync(again, cancellationToken));
         }
         var active = await store.ListActiveAttemptsOfJobsAsync([job.Id], cancellationToken);
         var attempt = active.Count > 0 ? active[0] : null;
@@ -132,16 +132,16 @@ internal sealed partial class Follower(
             return true;
         // A start being sent (here, or by the scheduler that owns the attempt) may land after a kill: the owner's
         // next poll kills it once the start has landed.
-        if (attempt.State == "placed" && (starter.InFlight(job.Id) || !Mine(attempt)))
+        if (attempt.State == JobState.Placed && (starter.InFlight(job.Id) || !Mine(attempt)))
             return false;
         await KillOnNodeAsync(attempt, cancellationToken);
-        return (await store.GetJobAsync(job.Id, cancellationToken))?.State == "stopped";
+        return (await store.GetJobAsync(job.Id, cancellationToken))?.State == JobState.Stopped;
     }
 
     private async Task PollNodeAsync(string name, List<ActiveAttempt> attempts, CancellationToken cancellationToken)
     {
         // A start being sent right now is the placement loop's business; asking about it could race it.
-        var tracked = attempts.Where(a => !(a.State == "placed" && starter.InFlight(a.JobId))).ToList();
+        var tracked = attempts.Where(a => !(a.State == JobState.Placed && starter.InFlight(a.JobId))).ToList();
         if (tracked.Count == 0)
             return;
         var node = nodes.Find(name);
@@ -187,7 +187,7 @@ internal sealed partial class Follower(
             // What the node does not know of another scheduler's attempt is that scheduler's to decide.
             else if (Mine(attempt))
             {
-                (attempt.State == "placed" ? orphans : vanished).Add(attempt);
+                (attempt.State == JobState.Placed ? orphans : vanished).Add(attempt);
             }
         }
         await ApplyAsync(reports, vanished, cancellationToken);
@@ -298,7 +298,7 @@ internal sealed partial class Follower(
         var applied = await store.ApplyAsync(changes, Wire.Millis(time.GetUtcNow()), cancellationToken);
         metrics.Applied(applied, attempts);
         JobFiles.DeleteFinished(applied, logger);
-        if (applied.Any(c => c.AttemptState == "stopped"))
+        if (applied.Any(c => c.AttemptState == JobState.Stopped))
             placement.Wake();
     }
 

@@ -1,3 +1,4 @@
+using Drover.Contracts;
 using Drover.Scheduler.Storage;
 
 namespace Drover.Scheduler.Jobs;
@@ -8,7 +9,7 @@ internal static class JobFiles
     public static void DeleteFinished(IEnumerable<AttemptChange> applied, ILogger logger)
     {
         foreach (var change in applied)
-            if (change.JobState == "stopped" && change.FilesDir is { } dir)
+            if (change.JobState == JobState.Stopped && change.FilesDir is { } dir)
                 Delete(dir, logger);
     }
 

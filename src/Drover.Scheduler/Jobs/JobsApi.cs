@@ -179,11 +179,11 @@ internal static class JobsApi
         {
             // Deepest first, so that each is stopped as killed rather than by the failure spreading from above it.
             foreach (var descendant in await store.ListDescendantsAsync(id, cancellationToken))
-                if (await store.GetJobAsync(descendant, cancellationToken) is { State: not "stopped" } below)
+                if (await store.GetJobAsync(descendant, cancellationToken) is { State: not JobState.Stopped } below)
                     await follower.KillAsync(below, cancellationToken);
             job = (await store.GetJobAsync(id, cancellationToken))!;
         }
-        var stopped = job.State == "stopped" || await follower.KillAsync(job, cancellationToken);
+        var stopped = job.State == JobState.Stopped || await follower.KillAsync(job, cancellationToken);
         var view = Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!);
         // 202: the stop is recorded and will be carried out once the node can be told.
         return stopped ? TypedResults.Ok(view) : TypedResults.Accepted(Href(id) + "/status", view);
@@ -218,7 +218,7 @@ internal static class JobsApi
                 if (log is not null)
                     return new LogStream(log);
             }
-            if (follow != true || job.State == "stopped")
+            if (follow != true || job.State == JobState.Stopped)
                 return TypedResults.Text("", "text/plain");
             // Woken by the store's next event (the job placed, started or stopped), with a poll now and then for a
             // start the node had not recorded yet when its log was asked for.

@@ -23,7 +23,7 @@ internal static class Lifecycle
             case JobState.Queued or JobState.Placed:
                 return null; // recorded on the node, not started: still placed
             case JobState.Running:
-                if (attempt.State == "running" && status.Message == attempt.Message)
+                if (attempt.State == JobState.Running && status.Message == attempt.Message)
                     return null;
                 return new AttemptChange
                 {
@@ -31,12 +31,12 @@ internal static class Lifecycle
                     Number = (int)attempt.Number,
                     ExpectedAttemptState = attempt.State,
                     ExpectedJobState = attempt.JobState,
-                    AttemptState = "running",
-                    AttemptStatus = "unknown",
+                    AttemptState = JobState.Running,
+                    AttemptStatus = JobStatus.Unknown,
                     StartedAt = Wire.Millis(status.StartedAt ?? now),
                     Message = status.Message,
-                    JobState = "running",
-                    JobStatus = "unknown",
+                    JobState = JobState.Running,
+                    JobStatus = JobStatus.Unknown,
                 };
             default:
                 return Finish(attempt, status.Status, status.Reason, status.ExitCode, status.StartedAt, status.FinishedAt ?? now, status.Message, now, options);
@@ -65,14 +65,14 @@ internal static class Lifecycle
             Number = (int)attempt.Number,
             ExpectedAttemptState = attempt.State,
             ExpectedJobState = attempt.JobState,
-            AttemptState = "stopped",
-            AttemptStatus = "good",
+            AttemptState = JobState.Stopped,
+            AttemptStatus = JobStatus.Good,
             ExitCode = exitCode,
             StartedAt = startedAt is { } s ? Wire.Millis(s) : null,
             FinishedAt = Wire.Millis(finishedAt),
             Message = message,
-            JobState = "stopped",
-            JobStatus = "good",
+            JobState = JobState.Stopped,
+            JobStatus = JobStatus.Good,
             JobFinishedAt = Wire.Millis(finishedAt),
             FilesDir = attempt.FilesDir,
         };
@@ -81,7 +81,7 @@ internal static class Lifecycle
 
         // The scheduler's own reason wins: a kill it sent for a timeout is a timeout, not a kill.
         var reason = Wire.ParseOptional<StopReason>(attempt.StopRequest) ?? nodeReason ?? StopReason.ExitCode;
-        change = change with { AttemptStatus = "error", AttemptReason = Wire.Word(reason), JobStatus = "error" };
+        change = change with { AttemptStatus = JobStatus.Error, AttemptReason = Wire.Word(reason), JobStatus = JobStatus.Error };
         if (attempt.JobStopRequest is { } stop)
             return change with { JobReason = stop };
 
@@ -96,8 +96,8 @@ internal static class Lifecycle
             var wait = lost ? TimeSpan.Zero : Backoff(failures, options);
             return change with
             {
-                JobState = "queued",
-                JobStatus = "unknown",
+                JobState = JobState.Queued,
+                JobStatus = JobStatus.Unknown,
                 JobFinishedAt = null,
                 FailuresDelta = lost ? 0 : 1,
                 NotBefore = Wire.Millis(now + wait),

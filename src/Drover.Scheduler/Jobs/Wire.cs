@@ -9,8 +9,6 @@ internal static class Wire
 {
     public static string Word<T>(T value) where T : struct, Enum => Words<T>.ToWord[value];
 
-    public static T Parse<T>(string word) where T : struct, Enum => Words<T>.FromWord[word];
-
     public static bool TryParse<T>(string? word, out T value) where T : struct, Enum =>
         Words<T>.FromWord.TryGetValue(word ?? "", out value);
 
@@ -31,8 +29,8 @@ internal static class Wire
     {
         JobId = job.Id,
         RequestId = job.RequestId,
-        State = Parse<JobState>(job.State),
-        Status = Parse<JobStatus>(job.Status),
+        State = job.State,
+        Status = job.Status,
         Reason = ParseOptional<StopReason>(job.Reason),
         LastReason = ParseOptional<StopReason>(job.LastReason),
         Node = job.Node,
@@ -43,15 +41,15 @@ internal static class Wire
         Attempts = (int)job.Attempts,
         Parent = job.Parent,
         Message = job.Message,
-        QueueReason = job.State == "queued" ? job.QueueReason : null,
+        QueueReason = job.State == JobState.Queued ? job.QueueReason : null,
     };
 
     public static JobRecord Record(JobRow job, IReadOnlyList<AttemptRow> attempts, IReadOnlyList<long> children) => new()
     {
         Id = job.Id,
         RequestId = job.RequestId,
-        State = Parse<JobState>(job.State),
-        Status = Parse<JobStatus>(job.Status),
+        State = job.State,
+        Status = job.Status,
         Reason = ParseOptional<StopReason>(job.Reason),
         LastReason = attempts.Count > 0 ? ParseOptional<StopReason>(attempts[^1].Reason) : null,
         Node = job.Node,
@@ -63,7 +61,7 @@ internal static class Wire
         CreatedAt = Time(job.CreatedAt),
         UpdatedAt = Time(job.UpdatedAt),
         FinishedAt = Time(job.FinishedAt),
-        QueueReason = job.State == "queued" ? job.QueueReason : null,
+        QueueReason = job.State == JobState.Queued ? job.QueueReason : null,
         Spec = Spec(job.Spec),
         TraceId = job.TraceParent is { } trace && System.Diagnostics.ActivityContext.TryParse(trace, null, out var context)
             ? context.TraceId.ToHexString()
@@ -74,8 +72,8 @@ internal static class Wire
             Node = a.Node,
             BackendRef = a.BackendRef,
             NodeRef = a.NodeRef,
-            State = Parse<JobState>(a.State),
-            Status = Parse<JobStatus>(a.Status),
+            State = a.State,
+            Status = a.Status,
             Reason = ParseOptional<StopReason>(a.Reason),
             ExitCode = (int?)a.ExitCode,
             PlacedAt = Time(a.PlacedAt),

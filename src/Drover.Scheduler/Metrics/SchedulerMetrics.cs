@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using Drover.Contracts;
+using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Storage;
 using Drover.ServiceDefaults;
@@ -43,7 +45,7 @@ internal sealed partial class SchedulerMetrics
         _eventStreams = meter.CreateUpDownCounter<long>("drover.event_streams", "{stream}", "Server-sent event streams open (GET /scheduler/events)");
 
         meter.CreateObservableGauge("drover.jobs", ObserveJobs, "{job}", "Jobs in the store by state, status and reason (stopped ones by how they ended)");
-        meter.CreateObservableGauge("drover.queue.depth", () => Count(c => c.State == "queued"), "{job}", "Jobs queued, waiting for a node or their dependencies");
+        meter.CreateObservableGauge("drover.queue.depth", () => Count(c => c.State == JobState.Queued), "{job}", "Jobs queued, waiting for a node or their dependencies");
         meter.CreateObservableGauge("drover.queue.oldest_age", ObserveOldest, "s", "Age of the oldest queued job (0 with none queued)");
         meter.CreateObservableGauge("drover.node.up", () => ObserveNodes(n => n.Down ? 0 : 1), "1", "1 while the node is healthy (heard from within the heartbeat timeout)");
         meter.CreateObservableGauge("drover.node.drained", () => ObserveNodes(n => n.Drained ? 1 : 0), "1", "1 while the node is drained");
@@ -73,14 +75,14 @@ internal sealed partial class SchedulerMetrics
         Dictionary<(long, long), ActiveAttempt>? byAttempt = null;
         foreach (var change in applied)
         {
-            if (change.AttemptState == "stopped")
+            if (change.AttemptState == JobState.Stopped)
             {
-                _attemptsEnded.Add(1, new("status", change.AttemptStatus), new("reason", change.AttemptReason ?? ""));
-                if (change.JobState == "queued")
+                _attemptsEnded.Add(1, new("status", Wire.Word(change.AttemptStatus)), new("reason", change.AttemptReason ?? ""));
+                if (change.JobState == JobState.Queued)
                     _retries.Add(1, new KeyValuePair<string, object?>("reason", change.AttemptReason ?? ""));
             }
             // The first attempt's start, learnt with its first report (running, or already stopped).
-            if (change is { Number: 1, ExpectedAttemptState: "placed", StartedAt: { } started })
+            if (change is { Number: 1, ExpectedAttemptState: JobState.Placed, StartedAt: { } started })
             {
                 byAttempt ??= attempts.ToDictionary(a => (a.JobId, a.Number));
                 if (byAttempt.TryGetValue((change.JobId, 1), out var attempt) && attempt.JobCreatedAt > 0)
@@ -91,7 +93,7 @@ internal sealed partial class SchedulerMetrics
 
     private IEnumerable<Measurement<long>> ObserveJobs() =>
         Counts()?.ByState.Select(c => new Measurement<long>(c.Count,
-            new("state", c.State), new("status", c.Status), new("reason", c.Reason ?? ""))) ?? [];
+            new("state", Wire.Word(c.State)), new("status", Wire.Word(c.Status)), new("reason", c.Reason ?? ""))) ?? [];
 
     private long Count(Func<JobCount, bool> which) => Counts()?.ByState.Where(which).Sum(c => c.Count) ?? 0;
 

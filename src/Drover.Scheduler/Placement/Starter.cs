@@ -121,7 +121,7 @@ internal sealed partial class Starter(
         JobFiles.DeleteFinished(applied, logger);
         await store.UnclaimAsync(busy, Wire.Millis(now), "the chosen node was full (429); trying another", cancellationToken);
         await store.UnclaimAsync(unreachable, Wire.Millis(now), "the chosen node could not be reached; trying another", cancellationToken);
-        if (busy.Count > 0 || unreachable.Count > 0 || applied.Any(c => c.AttemptState == "stopped"))
+        if (busy.Count > 0 || unreachable.Count > 0 || applied.Any(c => c.AttemptState == JobState.Stopped))
             placement.Wake();
     }
 

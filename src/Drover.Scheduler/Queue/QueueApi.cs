@@ -37,7 +37,7 @@ internal static class QueueApi
         var job = await store.GetJobAsync(id, cancellationToken);
         if (job is null)
             return JobsApi.UnknownJob(id);
-        var waitingOn = job is { State: "queued", WaitingOn: > 0 } ? (await store.GetLinksAsync(id, cancellationToken)).WaitingOn : [];
+        var waitingOn = job is { State: JobState.Queued, WaitingOn: > 0 } ? (await store.GetLinksAsync(id, cancellationToken)).WaitingOn : [];
         return TypedResults.Ok(Entry(job, waitingOn));
     }
 
@@ -51,8 +51,8 @@ internal static class QueueApi
         {
             var now = (await store.GetJobAsync(id, cancellationToken))!;
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "The job is not in the queue",
-                detail: string.Create(CultureInfo.InvariantCulture, $"Job {id} is {now.State}; kill it with POST /scheduler/jobs/{id}/kill."),
-                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [$"job is {now.State}"] } });
+                detail: string.Create(CultureInfo.InvariantCulture, $"Job {id} is {Wire.Word(now.State)}; kill it with POST /scheduler/jobs/{id}/kill."),
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [$"job is {Wire.Word(now.State)}"] } });
         }
         JobFiles.Delete(job.FilesDir, loggers.CreateLogger(typeof(QueueApi)));
         return TypedResults.Ok(Entry((await store.GetJobAsync(id, cancellationToken))!));
@@ -62,14 +62,14 @@ internal static class QueueApi
 
     private static QueueEntry Entry(JobRow job, IReadOnlyList<long> waitingOn)
     {
-        var queued = job.State == "queued";
+        var queued = job.State == JobState.Queued;
         return new QueueEntry
         {
             JobId = job.Id,
             RequestId = job.RequestId,
             Queued = queued,
-            State = Wire.Parse<JobState>(job.State),
-            Status = Wire.Parse<JobStatus>(job.Status),
+            State = job.State,
+            Status = job.Status,
             Priority = (int)job.Priority,
             Attempts = (int)job.Attempts,
             CreatedAt = Wire.Time(job.CreatedAt),
@@ -79,9 +79,9 @@ internal static class QueueApi
                 ? waitingOn.Count > 0 ? $"waiting on jobs {string.Join(", ", waitingOn)} to stop (depends_on)"
                 : job.WaitingOn > 0 ? "waiting on its dependencies (depends_on)"
                 : job.QueueReason ?? "waiting for the placement loop"
-                : job.State == "stopped"
-                    ? $"left the queue: stopped ({job.Status}{(job.Reason is null ? "" : ", " + job.Reason)})"
-                    : $"left the queue: {job.State} on {job.Node}",
+                : job.State == JobState.Stopped
+                    ? $"left the queue: stopped ({Wire.Word(job.Status)}{(job.Reason is null ? "" : ", " + job.Reason)})"
+                    : $"left the queue: {Wire.Word(job.State)} on {job.Node}",
         };
     }
 }

@@ -176,17 +176,17 @@ internal sealed record AttemptChange
 {
     public long JobId { get; init; }
     public int Number { get; init; }
-    public required string ExpectedAttemptState { get; init; }
-    public required string ExpectedJobState { get; init; }
-    public required string AttemptState { get; init; }
-    public required string AttemptStatus { get; init; }
+    public required JobState ExpectedAttemptState { get; init; }
+    public required JobState ExpectedJobState { get; init; }
+    public required JobState AttemptState { get; init; }
+    public required JobStatus AttemptStatus { get; init; }
     public string? AttemptReason { get; init; }
     public int? ExitCode { get; init; }
     public long? StartedAt { get; init; }
     public long? FinishedAt { get; init; }
     public string? Message { get; init; }
-    public required string JobState { get; init; }
-    public required string JobStatus { get; init; }
+    public required JobState JobState { get; init; }
+    public required JobStatus JobStatus { get; init; }
     public string? JobReason { get; init; }
     public long? JobFinishedAt { get; init; }
     public long? NotBefore { get; init; }
@@ -208,8 +208,8 @@ internal sealed class JobRow
     public long Id { get; set; }
     public string RequestId { get; set; } = "";
     public string Spec { get; set; } = "";
-    public string State { get; set; } = "";
-    public string Status { get; set; } = "";
+    public JobState State { get; set; }
+    public JobStatus Status { get; set; }
     public string? Reason { get; set; }
     public long Priority { get; set; }
     public long MaxAttempts { get; set; }
@@ -240,8 +240,8 @@ internal sealed class JobRow
 
 internal sealed class JobCount
 {
-    public string State { get; set; } = "";
-    public string Status { get; set; } = "";
+    public JobState State { get; set; }
+    public JobStatus Status { get; set; }
     public string? Reason { get; set; }
     public long Count { get; set; }
 }
@@ -253,8 +253,8 @@ internal sealed class AttemptRow
     public string Node { get; set; } = "";
     public string BackendRef { get; set; } = "";
     public string? NodeRef { get; set; }
-    public string State { get; set; } = "";
-    public string Status { get; set; } = "";
+    public JobState State { get; set; }
+    public JobStatus Status { get; set; }
     public string? Reason { get; set; }
     public long? ExitCode { get; set; }
     public string? Message { get; set; }
@@ -276,12 +276,12 @@ internal sealed class ActiveAttempt
 
     /// <summary>The scheduler that follows the attempt (see <see cref="IJobStore.Instance"/>).</summary>
     public string? Owner { get; set; }
-    public string State { get; set; } = "";
+    public JobState State { get; set; }
     public string? Message { get; set; }
     public string? StopRequest { get; set; }
     public long PlacedAt { get; set; }
     public long? StartedAt { get; set; }
-    public string JobState { get; set; } = "";
+    public JobState JobState { get; set; }
     public long MaxAttempts { get; set; }
     public long Attempts { get; set; }
     public long Failures { get; set; }

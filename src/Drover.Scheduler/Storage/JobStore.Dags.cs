@@ -416,8 +416,8 @@ internal sealed partial class JobStore
             var job = await c.QuerySingleOrDefaultAsync<JobRow>($"SELECT * FROM jobs WHERE id = @id {_dialect.ForUpdate}", new { id }, t);
             if (job is null)
                 return new RetryResult(RetryOutcome.Unknown, [], null);
-            if (job.State != "stopped" || job.Status != "error" || job.Reason == "skipped")
-                return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} is {job.State}/{job.Status}{(job.Reason is null ? "" : "/" + job.Reason)}; only a job that stopped in error is retried");
+            if (job.State != JobState.Stopped || job.Status != JobStatus.Error || job.Reason == "skipped")
+                return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} is {Wire.Word(job.State)}/{Wire.Word(job.Status)}{(job.Reason is null ? "" : "/" + job.Reason)}; only a job that stopped in error is retried");
             if (job.FilesDir is not null && Wire.Spec(job.Spec).Files.Count > 0)
                 return new RetryResult(RetryOutcome.NotFailed, [], $"job {id} had uploaded files, which were deleted when it stopped; submit it again");
             if (await UnmetDependencyAsync(w, id) is { } upstream)

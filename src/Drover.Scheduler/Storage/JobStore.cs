@@ -1,7 +1,9 @@
 using System.Data.Common;
 using System.Globalization;
 using Dapper;
+using Drover.Contracts;
 using Drover.Scheduler.Events;
+using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Nodes;
 using Drover.Scheduler.Placement;
 
@@ -364,26 +366,26 @@ internal sealed partial class JobStore : IJobStore
             foreach (var change in changes.OrderBy(c => c.JobId))
             {
                 if (await updateJob.RunAsync(
-                        change.JobState, change.JobStatus, change.JobReason, (long?)change.ExitCode, change.StartedAt, change.JobFinishedAt,
+                        Wire.Word(change.JobState), Wire.Word(change.JobStatus), change.JobReason, (long?)change.ExitCode, change.StartedAt, change.JobFinishedAt,
                         change.NotBefore, (long)change.FailuresDelta, change.QueueReason, change.Message, now, change.JobId, (long)change.Number,
-                        change.ExpectedJobState, change.ExpectedAttemptState, change.Owner) != 1)
+                        Wire.Word(change.ExpectedJobState), Wire.Word(change.ExpectedAttemptState), change.Owner) != 1)
                     continue;
                 string node;
                 await using (var reader = await updateAttempt.ReadAsync(
-                    change.AttemptState, change.AttemptStatus, change.AttemptReason, (long?)change.ExitCode, change.StartedAt,
-                    change.FinishedAt, change.Message, change.JobId, (long)change.Number, change.ExpectedAttemptState))
+                    Wire.Word(change.AttemptState), Wire.Word(change.AttemptStatus), change.AttemptReason, (long?)change.ExitCode, change.StartedAt,
+                    change.FinishedAt, change.Message, change.JobId, (long)change.Number, Wire.Word(change.ExpectedAttemptState)))
                 {
                     if (!await reader.ReadAsync())
                         throw new InvalidOperationException($"attempt {change.JobId}-{change.Number} changed under its job's update");
                     node = reader.GetString(0);
                 }
                 applied.Add(change);
-                if (change.AttemptState == "stopped")
+                if (change.AttemptState == JobState.Stopped)
                 {
                     w.Active(node, -1);
                     w.Work = true; // a slot is free, or the job is queued again
                 }
-                if (change.JobState == "stopped")
+                if (change.JobState == JobState.Stopped)
                     await CommandsEndedAsync(w, change.JobId, now);
                 else
                     w.JobChanged(change.JobId, now);
