@@ -69,6 +69,7 @@ public static class SchedulerApp
         services.AddSingleton<EventFeed>();
         services.AddSingleton(s => SqlDialect.Create(s.GetRequiredService<IOptions<SchedulerOptions>>().Value.Database));
         services.AddSingleton<IJobStore, JobStore>();
+        services.AddSingleton<ICommitObserver, CommitReactions>();
         services.AddSingleton<Leadership>();
         services.AddSingleton<PresenceService>();
         services.AddSingleton<NodeRegistry>();

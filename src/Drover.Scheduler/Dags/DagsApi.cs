@@ -90,7 +90,7 @@ internal static class DagsApi
             extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["Content-Type"] = ["a DAG is sent as application/json"] } });
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, IJobStore store, PlacementSignal placement, IOptions<SchedulerOptions> options, TimeProvider time,
+        HttpContext context, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time,
         SchedulerMetrics metrics,
         CancellationToken cancellationToken)
     {
@@ -168,9 +168,8 @@ internal static class DagsApi
             });
         }
         // One transaction: the whole DAG or nothing.
+        // The store's commit wakes placement (CommitReactions): the roots are placed at once, not at the next periodic pass.
         var results = await store.InsertJobsAsync(jobs, cancellationToken);
-        // The roots can run now: place them at once, not at the next periodic pass.
-        placement.Wake();
         metrics.Submitted(results.Count(r => r.Created));
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < results.Count; i++)

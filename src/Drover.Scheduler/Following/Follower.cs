@@ -13,7 +13,7 @@ namespace Drover.Scheduler.Following;
 /// right), timeouts, kills, and lost nodes.
 /// </summary>
 internal sealed partial class Follower(
-    IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter, PlacementSignal placement,
+    IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter,
     IOptions<SchedulerOptions> options, TimeProvider time, SchedulerMetrics metrics, ILogger<Follower> logger)
 {
     private readonly SchedulerOptions _options = options.Value;
@@ -297,9 +297,6 @@ internal sealed partial class Follower(
             return;
         var applied = await store.ApplyAsync(changes, Wire.Millis(time.GetUtcNow()), cancellationToken);
         metrics.Applied(applied, attempts);
-        JobFiles.DeleteFinished(applied, logger);
-        if (applied.Any(c => c.AttemptState == JobState.Stopped))
-            placement.Wake();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} is back and still ran {Count} attempts recorded lost: killed them")]

@@ -6,13 +6,6 @@ namespace Drover.Scheduler.Jobs;
 /// <summary>Files uploaded with a job wait under the data directory until the job stops.</summary>
 internal static class JobFiles
 {
-    public static void DeleteFinished(IEnumerable<AttemptChange> applied, ILogger logger)
-    {
-        foreach (var change in applied)
-            if (change.JobState == JobState.Stopped && change.FilesDir is { } dir)
-                Delete(dir, logger);
-    }
-
     public static void Delete(string? dir, ILogger logger)
     {
         if (dir is null)

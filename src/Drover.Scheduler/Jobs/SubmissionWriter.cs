@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using Drover.Scheduler.Placement;
 using Drover.Scheduler.Storage;
 
 namespace Drover.Scheduler.Jobs;
@@ -8,7 +7,7 @@ namespace Drover.Scheduler.Jobs;
 /// Groups concurrent submissions into one transaction (one fsync for many jobs): each request waits until the
 /// transaction holding its job has committed, and only then is answered.
 /// </summary>
-internal sealed partial class SubmissionWriter(IJobStore store, PlacementSignal placement, ILogger<SubmissionWriter> logger) : BackgroundService
+internal sealed partial class SubmissionWriter(IJobStore store, ILogger<SubmissionWriter> logger) : BackgroundService
 {
     private const int MaxBatch = 1000;
     private readonly Channel<Pending> _channel = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
@@ -35,7 +34,6 @@ internal sealed partial class SubmissionWriter(IJobStore store, PlacementSignal 
                     var results = await store.InsertJobsAsync(batch.Select(p => p.Job).ToList(), stoppingToken);
                     for (var i = 0; i < batch.Count; i++)
                         batch[i].Done.TrySetResult(results[i]);
-                    placement.Wake();
                 }
                 catch (Exception e)
                 {

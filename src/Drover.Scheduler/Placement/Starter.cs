@@ -16,7 +16,7 @@ namespace Drover.Scheduler.Placement;
 /// </summary>
 internal sealed partial class Starter(
     INodeBackend backend, NodeRegistry nodes, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time,
-    PublicAddress address, PlacementSignal placement, SchedulerMetrics metrics, ILogger<Starter> logger)
+    PublicAddress address, SchedulerMetrics metrics, ILogger<Starter> logger)
 {
     private readonly ConcurrentDictionary<long, byte> _inFlight = new();
     private readonly SchedulerOptions _options = options.Value;
@@ -118,11 +118,8 @@ internal sealed partial class Starter(
         }
         var applied = await store.ApplyAsync(changes, Wire.Millis(now), cancellationToken, nodeRefs);
         metrics.Applied(applied, results.Select(r => r.Attempt));
-        JobFiles.DeleteFinished(applied, logger);
         await store.UnclaimAsync(busy, Wire.Millis(now), "the chosen node was full (429); trying another", cancellationToken);
         await store.UnclaimAsync(unreachable, Wire.Millis(now), "the chosen node could not be reached; trying another", cancellationToken);
-        if (busy.Count > 0 || unreachable.Count > 0 || applied.Any(c => c.AttemptState == JobState.Stopped))
-            placement.Wake();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Starting {BackendRef} on {Node} failed: {Detail}")]

@@ -31,6 +31,14 @@ internal sealed partial class JobStore
         /// <summary>Jobs became placeable, or a slot was freed: placement should look (here and on other schedulers).</summary>
         public bool Work { get; set; }
 
+        private long? _wakeAt;
+
+        /// <summary>A job queued again becomes placeable at <paramref name="at"/> (Unix ms): placement should look then.</summary>
+        public void WakeAt(long at) => _wakeAt = _wakeAt is { } earlier && earlier <= at ? earlier : at;
+
+        /// <summary>What the transaction set off, once it has committed.</summary>
+        public CommitEffects Effects() => new(HasEvents, Work, Files, _wakeAt);
+
         public bool HasEvents => _events.Count > 0;
 
         /// <summary>A statement made once for this transaction and reused for every item it handles.</summary>
@@ -91,17 +99,6 @@ internal sealed partial class JobStore
             foreach (var statement in _statements.Values)
                 statement.Dispose();
         }
-    }
-
-    /// <summary>After the commit: wake the event streams, the placement loop when there is work, delete files of jobs that will never run.</summary>
-    private void Published(Write write)
-    {
-        if (write.HasEvents)
-            _feed.Published();
-        if (write.Work)
-            _placement.Wake();
-        foreach (var dir in write.Files)
-            JobFiles.Delete(dir, _logger);
     }
 
     /// <summary>Records a new job's edges and root; resolves at once what its dependencies already decided.</summary>

@@ -2,10 +2,8 @@ using System.Data.Common;
 using System.Globalization;
 using Dapper;
 using Drover.Contracts;
-using Drover.Scheduler.Events;
 using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Nodes;
-using Drover.Scheduler.Placement;
 
 namespace Drover.Scheduler.Storage;
 
@@ -18,8 +16,7 @@ namespace Drover.Scheduler.Storage;
 internal sealed partial class JobStore : IJobStore
 {
     private readonly SqlDialect _dialect;
-    private readonly EventFeed _feed;
-    private readonly PlacementSignal _placement;
+    private readonly ICommitObserver _observer;
     private readonly ILogger<JobStore> _logger;
     private readonly TimeProvider _time;
 
@@ -29,12 +26,11 @@ internal sealed partial class JobStore : IJobStore
 
     static JobStore() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    public JobStore(SqlDialect dialect, EventFeed feed, PlacementSignal placement, TimeProvider time, ILogger<JobStore> logger)
+    public JobStore(SqlDialect dialect, ICommitObserver observer, TimeProvider time, ILogger<JobStore> logger)
     {
         _dialect = dialect;
         _time = time;
-        _feed = feed;
-        _placement = placement;
+        _observer = observer;
         _logger = logger;
     }
 
@@ -48,7 +44,7 @@ internal sealed partial class JobStore : IJobStore
 
     /// <summary>
     /// Runs <paramref name="work"/> in one write transaction, then writes the events it recorded, notifies, commits,
-    /// and only then sets off what it changed (wake-ups, file deletions). A deadlock or serialization failure runs
+    /// and only then reports what it set off (<see cref="CommitEffects"/>) to the observer, which acts on it. A deadlock or serialization failure runs
     /// it again from the start; so <paramref name="work"/> must keep nothing of a failed run.
     /// </summary>
     private async Task<T> WriteAsync<T>(Func<Write, Task<T>> work, CancellationToken cancellationToken)
@@ -64,7 +60,7 @@ internal sealed partial class JobStore : IJobStore
                 var result = await work(write);
                 await write.FlushAsync(_dialect);
                 await transaction.CommitAsync(cancellationToken);
-                Published(write);
+                _observer.Committed(write.Effects());
                 return result;
             }
             catch (Exception e) when (run < 5 && _dialect.IsTransient(e))
@@ -385,6 +381,10 @@ internal sealed partial class JobStore : IJobStore
                     w.Active(node, -1);
                     w.Work = true; // a slot is free, or the job is queued again
                 }
+                if (change is { JobState: JobState.Stopped, FilesDir: { } dir })
+                    w.Files.Add(dir);
+                if (change is { JobState: JobState.Queued, NotBefore: { } notBefore } && notBefore > now)
+                    w.WakeAt(notBefore);
                 if (change.JobState == JobState.Stopped)
                     await CommandsEndedAsync(w, change.JobId, now);
                 else
