@@ -79,6 +79,7 @@ public static class SchedulerApp
         EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes), in front of the node protocol
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
+        services.AddSingleton<JobControl>();
         services.AddSingleton<SubmissionWriter>();
         services.AddSingleton<SchedulerMetrics>();
 
