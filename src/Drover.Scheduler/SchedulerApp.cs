@@ -81,6 +81,7 @@ public static class SchedulerApp
         EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes)
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
+        services.AddSingleton<JobControl>();
         services.AddSingleton<SubmissionWriter>();
         services.AddSingleton<SchedulerMetrics>();
 

@@ -71,9 +71,9 @@ internal static class DagsApi
     }
 
     private static async Task<Results<Ok<RetryAnswer>, ProblemHttpResult>> RetryAsync(
-        long id, IJobStore store, TimeProvider time, CancellationToken cancellationToken)
+        long id, JobControl control, CancellationToken cancellationToken)
     {
-        var result = await store.RetryAsync(id, Wire.Millis(time.GetUtcNow()), cancellationToken);
+        var result = await control.RetryAsync(id, cancellationToken);
         return result.Outcome switch
         {
             RetryOutcome.Requeued => TypedResults.Ok(new RetryAnswer(id, result.Requeued)),

@@ -10,7 +10,7 @@ namespace Drover.Scheduler.Following;
 
 /// <summary>
 /// Keeps the store in step with the nodes: pushed reports (the fast path), the batched poll (the path that is always
-/// right), timeouts, kills, and lost nodes.
+/// right), timeouts, kills sent to nodes, and lost nodes.
 /// </summary>
 internal sealed partial class Follower(
     IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter,
@@ -111,31 +111,17 @@ internal sealed partial class Follower(
             await PollNodeAsync(node, attempts, cancellationToken);
     }
 
-    /// <summary>Stops a job wherever it is. True once it has stopped; false when the stop is asked for but not yet seen.</summary>
-    public async Task<bool> KillAsync(JobRow job, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends the kill of an attempt whose stop is recorded (<see cref="IJobStore.RequestStopAsync"/>). False when it
+    /// cannot be sent yet: a start being sent (here, or by the scheduler that owns the attempt) may land after a kill,
+    /// so the owner's next poll kills it once the start has landed.
+    /// </summary>
+    public async Task<bool> StopOnNodeAsync(ActiveAttempt attempt, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        if (job.State == JobState.Queued && await store.StopQueuedAsync(job.Id, Wire.Word(StopReason.Killed), Wire.Millis(now), cancellationToken))
-        {
-            JobFiles.Delete(job.FilesDir, logger);
-            return true;
-        }
-        if (!await store.RequestStopAsync(job.Id, Wire.Word(StopReason.Killed), cancellationToken))
-        {
-            // Neither queued nor running any more: stopped meanwhile, or placed from the queue just now.
-            var again = await store.GetJobAsync(job.Id, cancellationToken);
-            return again is null || again.State == JobState.Stopped || (again.State == JobState.Queued && await KillAsync(again, cancellationToken));
-        }
-        var active = await store.ListActiveAttemptsOfJobsAsync([job.Id], cancellationToken);
-        var attempt = active.Count > 0 ? active[0] : null;
-        if (attempt is null)
-            return true;
-        // A start being sent (here, or by the scheduler that owns the attempt) may land after a kill: the owner's
-        // next poll kills it once the start has landed.
-        if (attempt.State == JobState.Placed && (starter.InFlight(job.Id) || !Mine(attempt)))
+        if (attempt.State == JobState.Placed && (starter.InFlight(attempt.JobId) || !Mine(attempt)))
             return false;
         await KillOnNodeAsync(attempt, cancellationToken);
-        return (await store.GetJobAsync(job.Id, cancellationToken))?.State == JobState.Stopped;
+        return true;
     }
 
     private async Task PollNodeAsync(string name, List<ActiveAttempt> attempts, CancellationToken cancellationToken)

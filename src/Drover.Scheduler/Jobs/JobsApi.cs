@@ -170,23 +170,13 @@ internal static class JobsApi
     }
 
     private static async Task<Results<Ok<JobStatusView>, Accepted<JobStatusView>, ProblemHttpResult>> KillAsync(
-        long id, IJobStore store, Follower follower, bool? descendants, CancellationToken cancellationToken)
+        long id, JobControl control, bool? descendants, CancellationToken cancellationToken)
     {
-        var job = await store.GetJobAsync(id, cancellationToken);
-        if (job is null)
+        if (await control.KillAsync(id, descendants == true, cancellationToken) is not { } kill)
             return UnknownJob(id);
-        if (descendants == true)
-        {
-            // Deepest first, so that each is stopped as killed rather than by the failure spreading from above it.
-            foreach (var descendant in await store.ListDescendantsAsync(id, cancellationToken))
-                if (await store.GetJobAsync(descendant, cancellationToken) is { State: not JobState.Stopped } below)
-                    await follower.KillAsync(below, cancellationToken);
-            job = (await store.GetJobAsync(id, cancellationToken))!;
-        }
-        var stopped = job.State == JobState.Stopped || await follower.KillAsync(job, cancellationToken);
-        var view = Wire.StatusView((await store.GetJobAsync(id, cancellationToken))!);
+        var view = Wire.StatusView(kill.Job);
         // 202: the stop is recorded and will be carried out once the node can be told.
-        return stopped ? TypedResults.Ok(view) : TypedResults.Accepted(Href(id) + "/status", view);
+        return kill.Stopped ? TypedResults.Ok(view) : TypedResults.Accepted(Href(id) + "/status", view);
     }
 
     private static async Task<IResult> LogAsync(

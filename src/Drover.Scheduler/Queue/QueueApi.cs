@@ -42,20 +42,18 @@ internal static class QueueApi
     }
 
     private static async Task<Results<Ok<QueueEntry>, ProblemHttpResult>> RemoveAsync(
-        long id, IJobStore store, TimeProvider time, ILoggerFactory loggers, CancellationToken cancellationToken)
+        long id, JobControl control, CancellationToken cancellationToken)
     {
-        var job = await store.GetJobAsync(id, cancellationToken);
-        if (job is null)
+        if (await control.CancelAsync(id, cancellationToken) is not { } cancel)
             return JobsApi.UnknownJob(id);
-        if (!await store.StopQueuedAsync(id, Wire.Word(StopReason.Cancelled), Wire.Millis(time.GetUtcNow()), cancellationToken))
+        if (!cancel.Cancelled)
         {
-            var now = (await store.GetJobAsync(id, cancellationToken))!;
+            var state = Wire.Word(cancel.Job.State);
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "The job is not in the queue",
-                detail: string.Create(CultureInfo.InvariantCulture, $"Job {id} is {Wire.Word(now.State)}; kill it with POST /scheduler/jobs/{id}/kill."),
-                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [$"job is {Wire.Word(now.State)}"] } });
+                detail: string.Create(CultureInfo.InvariantCulture, $"Job {id} is {state}; kill it with POST /scheduler/jobs/{id}/kill."),
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["id"] = [$"job is {state}"] } });
         }
-        JobFiles.Delete(job.FilesDir, loggers.CreateLogger(typeof(QueueApi)));
-        return TypedResults.Ok(Entry((await store.GetJobAsync(id, cancellationToken))!));
+        return TypedResults.Ok(Entry(cancel.Job));
     }
 
     private static QueueEntry Entry(JobRow job) => Entry(job, []);
