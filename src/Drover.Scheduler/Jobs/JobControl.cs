@@ -8,7 +8,7 @@ namespace Drover.Scheduler.Jobs;
 /// What a user asks of a job's life, each decided here: kill it (and what hangs below it), cancel it while it is
 /// queued, retry it after it failed. The endpoints map what comes back to HTTP.
 /// </summary>
-internal sealed class JobControl(IJobStore store, Follower follower, TimeProvider time, ILogger<JobControl> logger)
+internal sealed class JobControl(IJobStore store, Follower follower, TimeProvider time)
 {
     /// <summary>
     /// Stops the job wherever it is (with <paramref name="descendants"/>, its children and dependents first). Null for
@@ -32,7 +32,7 @@ internal sealed class JobControl(IJobStore store, Follower follower, TimeProvide
     }
 
     /// <summary>
-    /// Takes a queued job out of the queue (stopped, <c>cancelled</c>) and deletes its uploaded files. Null for an
+    /// Takes a queued job out of the queue (stopped, <c>cancelled</c>; its commit deletes its uploaded files). Null for an
     /// unknown job; else the job as it is after, and whether it was cancelled (false: it had left the queue).
     /// </summary>
     public async Task<CancelResult?> CancelAsync(long id, CancellationToken cancellationToken)
@@ -41,8 +41,6 @@ internal sealed class JobControl(IJobStore store, Follower follower, TimeProvide
         if (job is null)
             return null;
         var cancelled = await store.StopQueuedAsync(id, Wire.Word(StopReason.Cancelled), Wire.Millis(time.GetUtcNow()), cancellationToken);
-        if (cancelled)
-            JobFiles.Delete(job.FilesDir, logger);
         return new CancelResult((await store.GetJobAsync(id, cancellationToken))!, cancelled);
     }
 
@@ -55,10 +53,7 @@ internal sealed class JobControl(IJobStore store, Follower follower, TimeProvide
     {
         if (job.State == JobState.Queued
             && await store.StopQueuedAsync(job.Id, Wire.Word(StopReason.Killed), Wire.Millis(time.GetUtcNow()), cancellationToken))
-        {
-            JobFiles.Delete(job.FilesDir, logger);
             return true;
-        }
         if (!await store.RequestStopAsync(job.Id, Wire.Word(StopReason.Killed), cancellationToken))
         {
             // Neither queued nor running any more: stopped meanwhile, or placed from the queue just now.

@@ -398,14 +398,18 @@ internal sealed partial class JobStore : IJobStore
     public Task<bool> StopQueuedAsync(long jobId, string reason, long now, CancellationToken cancellationToken) =>
         WriteAsync(async w =>
         {
-            var stopped = await w.Connection.ExecuteAsync(
+            var files = (await w.Connection.QueryAsync<string?>(
                 """
                 UPDATE jobs SET state = 'stopped', status = 'error', reason = @reason, stop_request = @reason,
                                 queue_reason = NULL, finished_at = @now, updated_at = @now
                 WHERE id = @jobId AND state = 'queued'
-                """, new { jobId, reason, now }, w.Transaction) == 1;
+                RETURNING files_dir
+                """, new { jobId, reason, now }, w.Transaction)).AsList();
+            var stopped = files.Count == 1;
             if (stopped)
             {
+                if (files[0] is { } dir)
+                    w.Files.Add(dir);
                 w.JobChanged(jobId, now);
                 w.Stopped.Enqueue(jobId);
                 await SettleAsync(w, now);
