@@ -75,6 +75,7 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
         long since;
         lock (_lock)
             since = _infoSince;
+        var readAt = Wire.Millis(time.GetUtcNow());
         var rows = await store.ListNodesAsync(since, cancellationToken);
         lock (_lock)
         {
@@ -107,7 +108,8 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
                 if (row.Info is { } info)
                     entry.Info = JsonSerializer.Deserialize<NodeInfo>(info, DroverJson.Options);
             }
-            foreach (var gone in _nodes.Keys.Where(n => !names.Contains(n)).ToList())
+            // A node registered here after the read began is not in it, but is not gone.
+            foreach (var gone in _nodes.Values.Where(e => !names.Contains(e.Name) && e.RowUpdatedAt < readAt).Select(e => e.Name).ToList())
                 _nodes.Remove(gone);
             // The newest row's info is read again next time, so that a change in the same millisecond is not missed.
             _infoSince = unread ? long.MinValue : rows.Count == 0 ? since : rows.Max(r => r.UpdatedAt);
@@ -172,7 +174,9 @@ internal sealed class NodeRegistry(IJobStore store, IOptions<SchedulerOptions> o
             entry.Info = info;
             entry.LastSeen = now;
             entry.LastError = null;
-            if (!changed)
+            if (changed)
+                entry.RowUpdatedAt = Wire.Millis(now); // the row about to be written: a refresh that read before it keeps the entry
+            else
                 _heard.Add(info.Name);
         }
         if (changed)
