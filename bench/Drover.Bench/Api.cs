@@ -39,6 +39,17 @@ internal sealed class Api : IDisposable
         return answer!.JobId;
     }
 
+    /// <summary>Submits <c>{"jobs": [...]}</c> to the batch call and expects 202; returns how many jobs it answered for.</summary>
+    public async Task<int> SubmitBatchAsync(string json, CancellationToken cancel = default)
+    {
+        using var content = new StringContent(json, Encoding.UTF8, "application/json");
+        using var response = await _http.PostAsync("/scheduler/jobs/batch", content, cancel);
+        if (!response.IsSuccessStatusCode)
+            throw new HttpRequestException($"batch submit answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancel)}");
+        var answer = await response.Content.ReadFromJsonAsync<BatchAnswer>(DroverJson.Options, cancel);
+        return answer!.Jobs.Count;
+    }
+
     public async Task<JobStatusView> StatusAsync(long id, CancellationToken cancel = default) =>
         (await _http.GetFromJsonAsync<JobStatusView>($"/scheduler/jobs/{id}/status", DroverJson.Options, cancel))!;
 

@@ -17,6 +17,7 @@ internal static class StoreComparison
         ("e2e.gateway.jobs_per_s", "e2e gateway jobs/s"),
         ("e2e.scheduler.jobs_per_s", "e2e scheduler jobs/s"),
         ("submit.c64.jobs_per_s", "submissions/s (64 clients)"),
+        ("submit.batch.jobs_per_s", "batch submissions/s"),
         ("latency.submit_to_start.p50", "submit->start p50 ms"),
         ("latency.submit_to_start.p99", "submit->start p99 ms"),
         ("scale.10_nodes.placements_per_s", "placements/s (10 nodes)"),

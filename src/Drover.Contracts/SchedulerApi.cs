@@ -62,6 +62,21 @@ public sealed record JobConstraints
 /// <summary>The 202 answer to a submission, sent once the job is committed.</summary>
 public sealed record SubmitAnswer(string RequestId, long JobId, string Href);
 
+/// <summary>
+/// <c>POST /scheduler/jobs/batch</c>: independent jobs stored all or none, each as <c>POST /scheduler/jobs/new</c> takes it
+/// (with its own request_id), but not one DAG: none depends on another of the batch.
+/// </summary>
+public sealed record BatchRequest
+{
+    public IReadOnlyList<JobSpec> Jobs { get; init; } = [];
+}
+
+/// <summary>The 202 answer to a batch, sent once all its jobs are committed: one answer a job, in the order sent.</summary>
+public sealed record BatchAnswer
+{
+    public IReadOnlyList<SubmitAnswer> Jobs { get; init; } = [];
+}
+
 /// <summary><c>GET /scheduler/jobs/{id}</c>: the whole record.</summary>
 public sealed record JobRecord
 {

@@ -32,6 +32,7 @@ public sealed class EndpointMatrixTests(Trio trio)
     {
         ["GET /scheduler/jobs"] = new(Readers, JobDirect: true),
         ["POST /scheduler/jobs/new"] = new(Submitters, JobDirect: true),
+        ["POST /scheduler/jobs/batch"] = new(Submitters, JobDirect: true),
         ["GET /scheduler/jobs/summary"] = new(Readers, JobDirect: true),
         ["GET /scheduler/jobs/{id}"] = new(Readers, JobDirect: true),
         ["GET /scheduler/jobs/{id}/status"] = new(Readers, JobDirect: true),

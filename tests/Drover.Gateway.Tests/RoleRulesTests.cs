@@ -30,6 +30,7 @@ public sealed class RoleRulesTests
     [InlineData("submit", "POST", "/scheduler/jobs/new", true)]
     [InlineData("submit", "POST", "/Scheduler/Jobs/New/", true)]
     [InlineData("submit", "POST", "/scheduler/dags/new", true)]
+    [InlineData("submit", "POST", "/scheduler/jobs/batch", true)]
     [InlineData("submit", "POST", "/scheduler/jobs/12/update", true)]
     [InlineData("submit", "POST", "/scheduler/jobs/12/kill", true)]
     [InlineData("submit", "POST", "/scheduler/jobs/12/retry", true)]
@@ -48,6 +49,7 @@ public sealed class RoleRulesTests
     [InlineData("admin", "GET", "/nodes/n1/processor/jobs/3-1/log", true)]
     // job: submit jobs and DAGs, read jobs, nothing else
     [InlineData("job", "POST", "/scheduler/jobs/new", true)]
+    [InlineData("job", "POST", "/scheduler/jobs/batch", true)]
     [InlineData("job", "POST", "/scheduler/dags/new", true)]
     [InlineData("job", "GET", "/scheduler/jobs", true)]
     [InlineData("job", "GET", "/scheduler/jobs/7/status", true)]

@@ -62,7 +62,7 @@ public static class GatewayRoles
     }
 
     private static bool IsSubmission(PathString path) =>
-        Is(path, "/scheduler/jobs/new") || Is(path, "/scheduler/dags/new");
+        Is(path, "/scheduler/jobs/new") || Is(path, "/scheduler/jobs/batch") || Is(path, "/scheduler/dags/new");
 
     // POST /scheduler/jobs/{id}/update|kill|retry
     private static bool IsJobAction(PathString path)

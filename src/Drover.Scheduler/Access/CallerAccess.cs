@@ -51,7 +51,7 @@ internal static class CallerAccess
                 if (!JobMayCall(context.Request))
                 {
                     await Refuse(context, StatusCodes.Status403Forbidden, "Forbidden",
-                        "A job token may only read jobs and events (GET /scheduler/jobs..., /scheduler/events) and submit jobs (POST /scheduler/jobs/new, /scheduler/dags/new).");
+                        "A job token may only read jobs and events (GET /scheduler/jobs..., /scheduler/events) and submit jobs (POST /scheduler/jobs/new, /scheduler/jobs/batch, /scheduler/dags/new).");
                     return;
                 }
                 context.Items[CallerJobKey] = job;
@@ -108,7 +108,8 @@ internal static class CallerAccess
         (HttpMethods.IsGet(request.Method)
             && (request.Path.StartsWithSegments("/scheduler/jobs") || request.Path.StartsWithSegments("/scheduler/events")))
         || (HttpMethods.IsPost(request.Method)
-            && (request.Path.Equals("/scheduler/jobs/new", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/scheduler/dags/new", StringComparison.OrdinalIgnoreCase)));
+            && (request.Path.Equals("/scheduler/jobs/new", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/scheduler/jobs/batch", StringComparison.OrdinalIgnoreCase)
+                || request.Path.Equals("/scheduler/dags/new", StringComparison.OrdinalIgnoreCase)));
 
     // The path's node name must be the credential's own; the heartbeat's body is checked by its handler.
     private static bool NodeMayCall(HttpRequest request, string node) =>

@@ -42,6 +42,7 @@ internal static class JobsApi
                 + "(ISO 8601 times), and ?q= (words that each appear in the job's commands or request id), paged by ?after= (a job id) and ?limit= (1-10000, default 1000) "
                 + "with the next page's link in next; with Accept: text/plain only the ids, one a line. 400 names a bad filter.");
         group.MapJobSummary();
+        group.MapBatchSubmit();
         group.MapGet("/{id:long}", GetAsync)
             .WithSummary("Get a job")
             .WithDescription("The job's whole record: its spec, state and status, attempts, children, dependencies and dependents; 404 when there is no such job.");
@@ -76,17 +77,7 @@ internal static class JobsApi
             JobFiles.Delete(submission.FilesDir, loggers.CreateLogger(typeof(JobsApi)));
             return linkProblem;
         }
-        var requestId = spec.RequestId ?? Guid.CreateVersion7().ToString("N");
-        spec = spec with { RequestId = requestId, MaxAttempts = spec.MaxAttempts ?? options.Value.DefaultMaxAttempts, Parent = links!.Parent };
-        var job = new NewJob(
-            requestId, JsonSerializer.Serialize(spec, DroverJson.Options), spec.Priority, spec.MaxAttempts!.Value,
-            links.Parent, spec.TimeoutSeconds is { } t ? (long)(t * 1000) : null, submission.FilesDir,
-            Wire.Millis(time.GetUtcNow()))
-        {
-            DependsOn = links.DependsOn,
-            WaitForChildren = spec.WaitForChildren,
-            TraceParent = Telemetry.CurrentTraceParent(),
-        };
+        var job = NewJobs.From(spec, links!, submission.FilesDir, options.Value, Wire.Millis(time.GetUtcNow()));
         InsertResult result;
         try
         {
