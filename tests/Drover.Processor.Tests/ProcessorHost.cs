@@ -161,6 +161,47 @@ internal sealed class ProcessorHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The pid of the supervisor serving a state directory (<c>... supervise SOCKET</c>), or null when none runs.</summary>
+    public static int? SupervisorPid(string stateDirectory)
+    {
+        var socket = Path.Combine(stateDirectory, "processor", "supervisor.sock");
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var pid))
+                continue;
+            string[] argv;
+            try
+            {
+                argv = File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (argv.Contains(socket) && argv.Contains("supervise") && ProcessAlive(pid))
+                return pid;
+        }
+        return null;
+    }
+
+    /// <summary>Field <paramref name="index"/> of /proc/PID/stat, counted from the state (0) after the command name.</summary>
+    public static int StatField(int pid, int index)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[index], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public static int ParentPid(int pid) => StatField(pid, 1);
+
+    /// <summary>The pid of the job's running command, once the Processor has recorded it.</summary>
+    public async Task<int> CommandPidAsync(string id)
+    {
+        var record = Path.Combine(JobsRoot, id, "process");
+        await WaitUntilAsync(() => File.Exists(record), $"job {id}'s command to start");
+        using var process = JsonDocument.Parse(await File.ReadAllTextAsync(record));
+        return process.RootElement.GetProperty("pid").GetInt32();
+    }
+
     public static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 30)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
