@@ -102,7 +102,18 @@ internal sealed partial class Supervisor : IDisposable
     {
         while (true)
         {
-            var socket = listener.Accept();
+            Socket socket;
+            try
+            {
+                socket = listener.Accept();
+            }
+            catch (SocketException e)
+            {
+                // Out of descriptors, say: the commands it has still need their reaper, so it carries on.
+                Console.Error.WriteLine($"{DateTime.UtcNow:O} accept failed: {e.Message}");
+                Thread.Sleep(100);
+                continue;
+            }
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
             var connection = new Connection(socket);
             lock (_gate)
@@ -119,16 +130,25 @@ internal sealed partial class Supervisor : IDisposable
             while (reader.ReadLine() is { } line)
             {
                 var request = SupervisorMessage.Parse(line);
-                if (request.Op == SupervisorMessage.Start)
-                    StartCommand(connection, request);
-                else if (request.Op == SupervisorMessage.List)
+                try
+                {
+                    if (request.Op == SupervisorMessage.Start)
+                        StartCommand(connection, request);
+                    else if (request.Op == SupervisorMessage.List)
+                        lock (_gate)
+                            connection.Send(new SupervisorMessage
+                            {
+                                Op = SupervisorMessage.List,
+                                Id = request.Id,
+                                Running = [.. _exitFiles.Select(c => new SupervisedCommand(c.Key, c.Value))],
+                            });
+                }
+                catch (Exception e) when (e is not IOException)
+                {
+                    // A request it cannot carry out (a malformed one, say) fails alone; the commands still need their reaper.
                     lock (_gate)
-                        connection.Send(new SupervisorMessage
-                        {
-                            Op = SupervisorMessage.List,
-                            Id = request.Id,
-                            Running = [.. _exitFiles.Select(c => new SupervisedCommand(c.Key, c.Value))],
-                        });
+                        connection.Send(new SupervisorMessage { Op = request.Op, Id = request.Id, Error = e.Message });
+                }
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or JsonException)

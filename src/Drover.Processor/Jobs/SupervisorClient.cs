@@ -20,6 +20,7 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
     // A loaded machine can take a few seconds to start a .NET process.
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan OwnSupervisorExit = TimeSpan.FromSeconds(2);
     private const int MaxSocketPath = 107; // sun_path holds 108 bytes with the terminating NUL
 
     private readonly SemaphoreSlim _connecting = new(1, 1);
@@ -283,8 +284,10 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
         private async Task FollowAsync(Watch watch)
         {
             // A supervisor this Processor started is its child: once reaped, its commands have been re-parented here.
+            // Not for long, though: the connection can also end with the supervisor alive (it drops a Processor that
+            // stopped reading), and then its commands are followed by polling.
             if (_ownSupervisor is not null)
-                await _ownSupervisor;
+                await Task.WhenAny(_ownSupervisor, Task.Delay(OwnSupervisorExit, _disposed));
             watch.Exited.TrySetResult(await RunningCommand.FollowAsync(watch.Pid, watch.StartTicks, watch.ExitFile, TimeProvider.System, _disposed));
         }
 
