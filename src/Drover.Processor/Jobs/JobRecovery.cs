@@ -12,12 +12,10 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Supe
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var unfinished = store.Load((directory, error) => LogUnreadable(directory, error));
-        // Asked once, before any command starts: the supervisor's list is what an earlier Processor left running.
-        var supervised = new Dictionary<string, Supervised>();
-        if (unfinished.Any(j => j.Status.State != JobState.Queued))
-            supervised = await supervisor.RunningAsync(cancellationToken);
-        else
-            supervisor.ConnectInBackground();
+        // Asked once, before any command starts: the supervisor's list is what an earlier Processor left running. The
+        // supervisor is started here if none runs, so that the first jobs do not wait for it while the slots fill up,
+        // and so that its files (socket, lock, log) are in place before the Processor answers anyone.
+        var supervised = await supervisor.RunningAsync(cancellationToken);
         int started = 0, attached = 0, finished = 0, unknown = 0;
         foreach (var job in unfinished)
         {

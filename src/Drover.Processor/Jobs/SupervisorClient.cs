@@ -57,23 +57,6 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
         return watches.ToDictionary(w => w.ExitFile, w => new Supervised(w.Pid, w.StartTicks, w.Exited.Task), StringComparer.Ordinal);
     }
 
-    /// <summary>
-    /// Connects (starting a supervisor if none runs) without waiting for it: at start-up, so that the first jobs do
-    /// not wait the second or so a .NET process takes to start, while the slots fill up.
-    /// </summary>
-    public void ConnectInBackground() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await ConnectAsync(_disposed.Token);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            if (!_disposed.IsCancellationRequested)
-                LogNoSupervisor(e);
-        }
-    });
-
     private async Task<Connection> ConnectAsync(CancellationToken cancellationToken)
     {
         if (_connection is { IsOpen: true } open)
@@ -297,9 +280,6 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
             _stream.Dispose();
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "No supervisor could be started at start-up; the first command tries again")]
-    private partial void LogNoSupervisor(Exception error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Started supervisor {Pid} on {SocketPath}")]
     private partial void LogSpawned(int pid, string socketPath);
