@@ -52,6 +52,7 @@ public static class ProcessorApp
         services.AddSingleton<JobStore>();
         services.AddSingleton<SlotGate>();
         services.AddSingleton<ProcessorMetrics>();
+        services.AddSingleton<SupervisorClient>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<NodeInfoSource>();
         // Reads the state directory back before the server takes requests (hosted services start first).

@@ -140,11 +140,13 @@ internal sealed class ProcessorHost : IAsyncDisposable
             $"expected an error for '{field}', got {string.Join(", ", fields)}");
     }
 
-    /// <summary>No job directory and not one file anywhere under the state directory.</summary>
+    /// <summary>No job directory and not one file anywhere under the state directory but the supervisor's (socket, lock, log).</summary>
     public void AssertNothingWritten()
     {
         Assert.Empty(Directory.EnumerateDirectories(JobsRoot));
-        Assert.Empty(Directory.EnumerateFiles(StateDirectory, "*", SearchOption.AllDirectories));
+        var supervisor = Path.Combine(StateDirectory, "processor", "supervisor.");
+        var written = Directory.EnumerateFiles(StateDirectory, "*", SearchOption.AllDirectories).Where(f => !f.StartsWith(supervisor, StringComparison.Ordinal));
+        Assert.Equal([], written);
     }
 
     /// <summary>Whether a process still lives (a zombie counts as gone).</summary>
@@ -159,6 +161,47 @@ internal sealed class ProcessorHost : IAsyncDisposable
         {
             return false;
         }
+    }
+
+    /// <summary>The pid of the supervisor serving a state directory (<c>... supervise SOCKET</c>), or null when none runs.</summary>
+    public static int? SupervisorPid(string stateDirectory)
+    {
+        var socket = Path.Combine(stateDirectory, "processor", "supervisor.sock");
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var pid))
+                continue;
+            string[] argv;
+            try
+            {
+                argv = File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (argv.Contains(socket) && argv.Contains("supervise") && ProcessAlive(pid))
+                return pid;
+        }
+        return null;
+    }
+
+    /// <summary>Field <paramref name="index"/> of /proc/PID/stat, counted from the state (0) after the command name.</summary>
+    public static int StatField(int pid, int index)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[index], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public static int ParentPid(int pid) => StatField(pid, 1);
+
+    /// <summary>The pid of the job's running command, once the Processor has recorded it.</summary>
+    public async Task<int> CommandPidAsync(string id)
+    {
+        var record = Path.Combine(JobsRoot, id, "process");
+        await WaitUntilAsync(() => File.Exists(record), $"job {id}'s command to start");
+        using var process = JsonDocument.Parse(await File.ReadAllTextAsync(record));
+        return process.RootElement.GetProperty("pid").GetInt32();
     }
 
     public static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 30)

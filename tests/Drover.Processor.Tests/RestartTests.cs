@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using Drover.Contracts;
 
@@ -54,9 +55,15 @@ public sealed class RestartTests : IDisposable
             processGroup = process.RootElement.GetProperty("pid").GetInt32();
             await first.StopAsync();
         }
-        // The machine's processes die with the node.
-        using (var kill = Process.Start("kill", ["-KILL", "--", $"-{processGroup}"]))
+        // The machine's processes die with the node: the supervisor too, before it could record anything.
+        var supervisor = ProcessorHost.SupervisorPid(_state);
+        Assert.NotNull(supervisor);
+        foreach (var target in new[] { supervisor.Value.ToString(CultureInfo.InvariantCulture), $"-{processGroup}" })
+        {
+            using var kill = Process.Start("kill", ["-KILL", "--", target])!;
             await kill.WaitForExitAsync();
+            await ProcessorHost.WaitUntilAsync(() => !ProcessorHost.ProcessAlive(supervisor.Value), "the supervisor to die");
+        }
         await ProcessorHost.WaitUntilAsync(() => !ProcessorHost.ProcessAlive(processGroup), "the job's process to die");
 
         await using var second = await ProcessorHost.StartAsync(_state);
@@ -112,7 +119,7 @@ public sealed class RestartTests : IDisposable
     public async Task A_command_started_but_not_yet_recorded_when_the_processor_died_is_found_and_followed()
     {
         // What a Processor that died between starting command 2 and recording its pid leaves: command 1 ended with 0,
-        // command 2's wrapper runs, and the process file still names command 1.
+        // command 2 runs under the supervisor, and the process file still names command 1.
         var root = Path.Combine(_state, "processor", "job");
         var job = Path.Combine(root, "unrecorded");
         var gate = Path.Combine(_state, "go");
@@ -127,15 +134,12 @@ public sealed class RestartTests : IDisposable
         File.WriteAllText(Path.Combine(job, "log"), "");
         File.WriteAllText(Path.Combine(job, "exit_code.0"), "0\n");
         File.WriteAllText(Path.Combine(job, "process"), """{"command": 0, "pid": 1, "start_ticks": 1}""");
-        var start = new ProcessStartInfo("/bin/sh") { WorkingDirectory = Path.Combine(job, "work") };
-        foreach (var arg in new[]
+        var options = Microsoft.Extensions.Options.Options.Create(new ProcessorOptions { StateDirectory = _state });
+        using (var client = new Jobs.SupervisorClient(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<Jobs.SupervisorClient>.Instance))
         {
-            "-c", "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r", "drover-job",
-            Path.Combine(job, "log"), Path.Combine(job, "exit_code.1"),
-            "sh", "-c", $"while [ ! -e '{gate}' ]; do sleep 0.05; done; echo ran >> '{ledger}'; echo done",
-        })
-            start.ArgumentList.Add(arg);
-        using var wrapper = Process.Start(start)!;
+            await client.StartAsync(["sh", "-c", $"while [ ! -e '{gate}' ]; do sleep 0.05; done; echo ran >> '{ledger}'; echo done"],
+                ["PATH=/usr/bin:/bin"], Path.Combine(job, "work"), Path.Combine(job, "log"), Path.Combine(job, "exit_code.1"), CancellationToken.None);
+        }
 
         await using var host = await ProcessorHost.StartAsync(_state);
         Assert.Equal(JobState.Running, (await host.StatusAsync("unrecorded")).State);
@@ -144,7 +148,6 @@ public sealed class RestartTests : IDisposable
         Assert.Equal((JobStatus.Good, (int?)0), (status.Status, status.ExitCode));
         Assert.Equal(["ran"], await File.ReadAllLinesAsync(ledger));
         Assert.Equal("done\n", await host.LogAsync("unrecorded"));
-        await wrapper.WaitForExitAsync();
     }
 
     [Fact]

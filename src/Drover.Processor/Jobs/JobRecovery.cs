@@ -6,12 +6,16 @@ namespace Drover.Processor.Jobs;
 /// Reads the state directory back when the Processor starts, before it answers anything, and lets go of the jobs
 /// when it stops (they keep running; the next Processor re-attaches them).
 /// </summary>
-internal sealed partial class JobRecovery(JobStore store, JobRunner runner, SlotGate slots, ILogger<JobRecovery> logger) : IHostedService
+internal sealed partial class JobRecovery(JobStore store, JobRunner runner, SupervisorClient supervisor, SlotGate slots, ILogger<JobRecovery> logger)
+    : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var unfinished = store.Load((directory, error) => LogUnreadable(directory, error));
-        var wrappers = unfinished.Any(j => j.Status.State != JobState.Queued) ? ProcessGroups.FindWrappers() : new Dictionary<string, ProcessRecord>();
+        // Asked once, before any command starts: the supervisor's list is what an earlier Processor left running. The
+        // supervisor is started here if none runs, so that the first jobs do not wait for it while the slots fill up,
+        // and so that its files (socket, lock, log) are in place before the Processor answers anyone.
+        var supervised = await supervisor.RunningAsync(cancellationToken);
         int started = 0, attached = 0, finished = 0, unknown = 0;
         foreach (var job in unfinished)
         {
@@ -24,7 +28,7 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Slot
                 started++;
                 continue;
             }
-            switch (runner.Recover(job, wrappers))
+            switch (runner.Recover(job, supervised))
             {
                 case JobRunner.Recovered.Attached:
                     attached++;
@@ -41,7 +45,6 @@ internal sealed partial class JobRecovery(JobStore store, JobRunner runner, Slot
             }
         }
         LogLoaded(store.All.Count, started, attached, finished, unknown, store.Root);
-        return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)

@@ -8,22 +8,22 @@ namespace Drover.Processor.Jobs;
 /// Runs a job's commands one after another, each as its own process group, and records how the job ends.
 /// </summary>
 internal sealed partial class JobRunner(
-    SlotGate slots, JobEvents events, IOptions<ProcessorOptions> options, TimeProvider time, ILogger<JobRunner> logger) : IDisposable
+    SlotGate slots, JobEvents events, SupervisorClient supervisor, IOptions<ProcessorOptions> options, TimeProvider time, ILogger<JobRunner> logger)
+    : IDisposable
 {
-    // How a command is started:  /bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE argv...
-    // - posix_spawn makes the shell the leader of a new session and process group (its pid is the group id), so a
-    //   kill reaches everything it started.
-    // - The wrapper is a fixed script. The user's argv reaches it only as positional parameters and runs as "$@":
-    //   no word of it is ever parsed by the shell. It points stdout and stderr at the same file descriptor (the
-    //   log, opened for append), so the log has the output in exactly the order the command produced it, which
-    //   copying two pipes could not promise; the output also keeps flowing to the log if the Processor restarts.
-    // - It writes the command's exit code to a file, so a Processor that re-attaches to a command after a restart
-    //   still learns how it ended. That is why each command costs two execs (the shell, then the command) rather
-    //   than one: the shell is the parent that outlives a Processor restart, as slurmstepd is for Slurm.
-    private const string Wrapper = "exec >>\"$1\" 2>&1 </dev/null; c=$2; shift 2; \"$@\"; r=$?; echo $r >\"$c\"; exit $r";
-
-    /// <summary>The wrapper's <c>$0</c>, by which a restarted Processor recognises it among the machine's processes.</summary>
-    public const string WrapperName = "drover-job";
+    // How a command is started: by the node's supervisor (see Supervisor), a long-lived process of its own that
+    // outlives the Processor's service, with posix_spawn of the user's argv itself: one exec per command.
+    // - posix_spawn makes the command the leader of a new session and process group (its pid is the group id), so a
+    //   kill reaches everything it started. The argv is never parsed by a shell; a shell runs only when the job asks
+    //   for one ({"shell": ...} is /bin/sh -c). A program name without a slash is looked up in the job's own PATH.
+    // - Its stdin is /dev/null, its stdout and stderr the same file descriptor on the log, opened for append, so the
+    //   log has the output in exactly the order the command produced it, which copying two pipes could not promise;
+    //   the output also keeps flowing to the log if the Processor restarts. It inherits no other descriptor.
+    // - The supervisor is the command's parent and a subreaper: it reaps it, writes its exit code to exit_code.N
+    //   (to a temporary file, then renamed) and tells the Processor. A Processor that restarts while commands run
+    //   reconnects, asks which still run, and learns the rest from the files; as slurmstepd is for Slurm.
+    // - If the supervisor itself dies, its commands are re-parented to the Processor (a subreaper too) and reaped
+    //   here; a command nobody could reap ends with node_restarted. The next command starts a new supervisor.
 
     private readonly CancellationTokenSource _detach = new();
 
@@ -36,19 +36,23 @@ internal sealed partial class JobRunner(
 
     /// <summary>
     /// Takes over a job found running when the Processor starts: re-attaches to its command while that still runs, and
-    /// otherwise goes on from what the commands' wrappers recorded, as if the Processor had never been away. Only a
+    /// otherwise goes on from the exit codes the supervisor recorded, as if the Processor had never been away. Only a
     /// command that was started and is gone without an exit code leaves the job's end unknown (<c>node_restarted</c>).
     /// </summary>
-    public Recovered Recover(Job job, IReadOnlyDictionary<string, ProcessRecord> wrappers)
+    /// <param name="supervised">The commands the supervisor still waits for, by exit-code file.</param>
+    public Recovered Recover(Job job, IReadOnlyDictionary<string, Supervised> supervised)
     {
         var count = job.Spec!.Commands.Count;
         var record = JobStore.ReadProcess(job);
         if (record is { StartTicks: > 0 } && ProcessGroups.StartTicks(record.Pid) == record.StartTicks)
         {
-            Resume(job, Attach(job, record));
+            // Under the supervisor it tells how the command ends; one whose supervisor died meanwhile is followed here.
+            Resume(job, supervised.TryGetValue(JobStore.ExitCodePath(job, record.Command), out var command) && command.Pid == record.Pid
+                ? RunningCommand.Supervised(record.Command, command)
+                : RunningCommand.Attach(record.Command, record.Pid, record.StartTicks, JobStore.ExitCodePath(job, record.Command), time, _detach.Token));
             return Recovered.Attached;
         }
-        // Commands run in order and each wrapper writes its exit code as it ends: the files say how far the job got.
+        // Commands run in order and the supervisor writes each one's exit code as it ends: the files say how far the job got.
         var next = 0;
         int? exit = null;
         while (next < count && RunningCommand.ReadExitCode(JobStore.ExitCodePath(job, next)) is { } code)
@@ -63,10 +67,11 @@ internal sealed partial class JobRunner(
             Finish(job, completed: last == 0, last, next - 1, count);
             return Recovered.Finished;
         }
-        // The Processor may have died between starting a command and recording its pid: find the wrapper by its argv.
-        if (wrappers.TryGetValue(JobStore.ExitCodePath(job, next), out var unrecorded))
+        // The Processor may have died between starting a command and recording its pid: the supervisor knows it by its exit-code file.
+        if (supervised.TryGetValue(JobStore.ExitCodePath(job, next), out var unrecorded))
         {
-            Resume(job, Attach(job, unrecorded with { Command = next }));
+            JobStore.SaveProcess(job, new ProcessRecord(next, unrecorded.Pid, unrecorded.StartTicks));
+            Resume(job, RunningCommand.Supervised(next, unrecorded));
             return Recovered.Attached;
         }
         if (record?.Command == next)
@@ -87,9 +92,6 @@ internal sealed partial class JobRunner(
     /// new Processor over the same state directory re-attaches to them.
     /// </summary>
     public void Detach() => _detach.Cancel();
-
-    private RunningCommand Attach(Job job, ProcessRecord record) =>
-        RunningCommand.Attach(record.Command, record.Pid, record.StartTicks, JobStore.ExitCodePath(job, record.Command), time, _detach.Token);
 
     private async Task RunAsync(Job job, int first, RunningCommand? attached)
     {
@@ -112,7 +114,7 @@ internal sealed partial class JobRunner(
                 // Stopping between two commands: start no more; the next Processor finds the last one ended.
                 if (index > first)
                     detach.ThrowIfCancellationRequested();
-                var command = index == first && attached is not null ? Adopt(job, attached) : StartCommand(job, spec, index);
+                var command = index == first && attached is not null ? Adopt(job, attached) : await StartCommandAsync(job, spec, index, detach);
                 if (command is null)
                     break;
                 exit = await command.Exited.WaitAsync(detach);
@@ -174,21 +176,27 @@ internal sealed partial class JobRunner(
             left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
-    private RunningCommand? StartCommand(Job job, NodeJobRequest spec, int index)
+    private async Task<RunningCommand?> StartCommandAsync(Job job, NodeJobRequest spec, int index, CancellationToken detach)
     {
-        var argv = new List<string> { "/bin/sh", "-c", Wrapper, WrapperName, job.LogPath, JobStore.ExitCodePath(job, index) };
-        argv.AddRange(spec.Commands[index].ToArgv());
-
-        RunningCommand command;
-        // Under the gate, so a kill either comes first (and nothing starts) or finds this command to signal.
         lock (job.Gate)
         {
             if (job.KillReason is not null)
                 return null;
-            command = RunningCommand.Own(index, Spawner.Start("/bin/sh", argv, _environment, spec.Environment, job.WorkDirectory));
-            job.Current = command;
         }
-        JobStore.SaveProcess(job, new ProcessRecord(index, command.ProcessGroup, ProcessGroups.StartTicks(command.ProcessGroup) ?? 0));
+        var started = await supervisor.StartAsync(spec.Commands[index].ToArgv(), JobEnvironment.Of(_environment, spec.Environment),
+            job.WorkDirectory, job.LogPath, JobStore.ExitCodePath(job, index), detach);
+        var command = RunningCommand.Supervised(index, started);
+        bool killed;
+        // A kill that came while the command was starting did not find it to signal: it is ended here instead.
+        lock (job.Gate)
+        {
+            job.Current = command;
+            killed = job.KillReason is not null;
+        }
+        if (killed)
+            _ = EndGroupAsync(command);
+        if (started.Pid > 0)
+            JobStore.SaveProcess(job, new ProcessRecord(index, started.Pid, started.StartTicks));
         return command;
     }
 
@@ -227,7 +235,7 @@ internal sealed partial class JobRunner(
             }
             else if (exit is null)
             {
-                // A re-attached command ended, but not through its wrapper (it was killed from outside): no exit code exists.
+                // A re-attached command ended with no supervisor left to reap it: no exit code exists.
                 stopped = status with
                 {
                     Status = JobStatus.Error,

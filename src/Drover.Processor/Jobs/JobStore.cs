@@ -19,7 +19,8 @@ internal sealed record ProcessRecord(int Command, int Pid, long StartTicks);
 /// The jobs of this node: an in-memory index (loaded once at start, so no request scans the disk) over the seed's
 /// layout, <c>&lt;state&gt;/processor/job/&lt;request_id&gt;/{spec.json,status,log,exit_code,work/}</c>. Besides
 /// those, a job directory holds <c>process</c> (the running command's pid) and <c>exit_code.N</c> (command N's exit
-/// code, written by the command's wrapper).
+/// code, written by the supervisor that reaped it), and the state directory's <c>processor/</c> holds the supervisor's
+/// socket, lock and log.
 /// </summary>
 internal sealed class JobStore
 {

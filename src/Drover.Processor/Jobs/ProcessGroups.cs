@@ -20,7 +20,12 @@ internal static partial class ProcessGroups
     /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which together with the pid
     /// names one process for good: a pid reused by another process has another start time. Null when it is gone or a zombie.
     /// </summary>
-    public static long? StartTicks(int pid)
+    public static long? StartTicks(int pid) => Stat(pid) is { State: not ("Z" or "X") } stat ? stat.StartTicks : null;
+
+    /// <summary>The parent of the process that started at <paramref name="startTicks"/>, zombie or not; null when it is gone.</summary>
+    public static int? ParentOf(int pid, long startTicks) => Stat(pid) is { } stat && stat.StartTicks == startTicks ? stat.Parent : null;
+
+    private static (string State, int Parent, long StartTicks)? Stat(int pid)
     {
         string stat;
         try
@@ -37,45 +42,11 @@ internal static partial class ProcessGroups
         }
         // The command name in parentheses may itself hold spaces and parentheses: fields start after the last ')'.
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        if (fields.Length < 20 || fields[0] is "Z" or "X")
+        if (fields.Length < 20
+            || !int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var parent)
+            || !long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
             return null;
-        return long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
-    }
-
-    /// <summary>
-    /// Every command wrapper alive on this machine (<c>/bin/sh -c WRAPPER drover-job LOG EXIT_CODE_FILE ...</c>, see
-    /// <see cref="JobRunner"/>), by the exit code file it will write: how a restarted Processor finds a command whose
-    /// pid it did not get to record. Read once at start-up.
-    /// </summary>
-    public static Dictionary<string, ProcessRecord> FindWrappers()
-    {
-        var found = new Dictionary<string, ProcessRecord>(StringComparer.Ordinal);
-        IEnumerable<string> entries;
-        try
-        {
-            entries = Directory.EnumerateDirectories("/proc");
-        }
-        catch (IOException)
-        {
-            return found;
-        }
-        foreach (var entry in entries)
-        {
-            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-                continue;
-            string[] argv;
-            try
-            {
-                argv = File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0');
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-            if (argv is ["/bin/sh", "-c", _, JobRunner.WrapperName, _, var exitCodePath, ..] && StartTicks(pid) is { } ticks)
-                found[exitCodePath] = new ProcessRecord(-1, pid, ticks);
-        }
-        return found;
+        return (fields[0], parent, ticks);
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
