@@ -42,6 +42,19 @@ public sealed class SupervisorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_state_directory_deeper_than_a_socket_address_holds_still_runs_jobs()
+    {
+        // Past sun_path's 107 bytes: the socket is reached through the directory's descriptor.
+        var deep = Path.Combine(_state, new string('d', 60), new string('e', 60));
+        Assert.True(Path.Combine(deep, "processor", "supervisor.sock").Length > 107);
+        await using var host = await ProcessorHost.StartAsync(deep);
+        var id = await host.SubmitAsync("""{"commands": [["sh", "-c", "exit 4"]]}""");
+        var status = await host.WaitForAsync(id, s => s.State == JobState.Stopped);
+        Assert.Equal(4, status.ExitCode);
+        Assert.True(File.Exists(Path.Combine(deep, "processor", "supervisor.sock")));
+    }
+
+    [Fact]
     public async Task An_exit_code_is_recorded_while_the_processor_is_killed_and_the_next_one_reports_it()
     {
         // A real Processor process, as the leader of its own process group: SIGKILL to the whole group.

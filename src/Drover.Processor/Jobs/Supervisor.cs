@@ -49,7 +49,7 @@ internal sealed partial class Supervisor : IDisposable
             return 0;
         File.Delete(socketPath); // a dead supervisor's
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Bind(UnixSocketPath.EndPoint(socketPath));
         listener.Listen(64);
         using var supervisor = new Supervisor();
         new Thread(() => supervisor.Accept(listener)) { IsBackground = true, Name = "accept" }.Start();

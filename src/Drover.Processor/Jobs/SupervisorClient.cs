@@ -21,7 +21,6 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan OwnSupervisorExit = TimeSpan.FromSeconds(2);
-    private const int MaxSocketPath = 107; // sun_path holds 108 bytes with the terminating NUL
 
     private readonly SemaphoreSlim _connecting = new(1, 1);
     private readonly CancellationTokenSource _disposed = new();
@@ -67,8 +66,6 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
             if (_connection is { IsOpen: true } again)
                 return again;
             ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-            if (SocketPath.Length > MaxSocketPath)
-                throw new IOException($"the supervisor's socket path {SocketPath} is longer than {MaxSocketPath} bytes; use a shorter Processor:StateDirectory");
             var deadline = DateTime.UtcNow + StartTimeout;
             Task<int>? spawned = null;
             while (true)
@@ -103,7 +100,7 @@ internal sealed partial class SupervisorClient(IOptions<ProcessorOptions> option
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), cancellationToken);
+            await socket.ConnectAsync(UnixSocketPath.EndPoint(SocketPath), cancellationToken);
         }
         catch (SocketException)
         {
