@@ -330,7 +330,6 @@ internal sealed partial class JobStore : IJobStore
             return Task.FromResult<IReadOnlyList<AttemptChange>>([]);
         return WriteAsync<IReadOnlyList<AttemptChange>>(async w =>
         {
-            await SaveNodeRefsAsync(w, nodeRefs ?? []);
             var applied = new List<AttemptChange>(changes.Count);
             // Both compare-and-sets hold or neither change is made: the job's update checks the attempt's state (and,
             // for a change only the attempt's follower may make, its owner) too, and locks the job's row first.
@@ -359,6 +358,13 @@ internal sealed partial class JobStore : IJobStore
                 """,
                 "@AttemptState", "@AttemptStatus", "@AttemptReason", "@ExitCode", "@StartedAt", "@FinishedAt", "@Message",
                 "@JobId", "@Number", "@ExpectedAttemptState");
+            // The jobs' rows are locked first, in id order, in one statement, so every check below reads what committed
+            // before. Without it, an UPDATE that waited for another scheduler's change to the same job re-checks the job
+            // row alone (PostgreSQL's read committed), not the attempt its EXISTS had read, and could pass on a stale one.
+            if (_dialect.ForUpdate.Length > 0 && changes.Count > 0)
+                await w.Connection.ExecuteAsync(
+                    $"SELECT id FROM jobs WHERE {_dialect.In("id", "@ids")} ORDER BY id {_dialect.ForUpdate}",
+                    new { ids = changes.Select(c => c.JobId).Distinct().ToList() }, w.Transaction);
             foreach (var change in changes.OrderBy(c => c.JobId))
             {
                 if (await updateJob.RunAsync(
@@ -391,6 +397,7 @@ internal sealed partial class JobStore : IJobStore
                     w.JobChanged(change.JobId, now);
             }
             await SettleAsync(w, now);
+            await SaveNodeRefsAsync(w, nodeRefs ?? []); // attempts after jobs, as in every transaction
             return applied;
         }, cancellationToken);
     }
