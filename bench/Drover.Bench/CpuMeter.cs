@@ -5,7 +5,8 @@ namespace Drover.Bench;
 
 /// <summary>
 /// CPU time of a process from /proc/PID/stat: its own (utime + stime) and that of its children it has reaped
-/// (cutime + cstime). A Processor reaps every command it starts, so the second is what its jobs' processes cost.
+/// (cutime + cstime). A Processor's commands are children of its supervisor, which reaps them, so the supervisor's
+/// second figure is what the jobs' processes cost.
 /// </summary>
 internal readonly record struct CpuTimes(double OwnMs, double ChildrenMs)
 {
@@ -44,6 +45,8 @@ internal sealed class CpuWindow
 {
     private readonly IReadOnlyList<Service> _services;
     private readonly CpuTimes[] _before;
+    private readonly int?[] _supervisors;
+    private readonly CpuTimes[] _supervisorsBefore;
     private readonly CpuTimes _benchBefore;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
@@ -51,6 +54,8 @@ internal sealed class CpuWindow
     {
         _services = services;
         _before = services.Select(Read).ToArray();
+        _supervisors = services.Select(SupervisorOf).ToArray();
+        _supervisorsBefore = _supervisors.Select(pid => pid is { } p ? CpuTimes.Of(p) : CpuTimes.Zero).ToArray();
         _benchBefore = CpuTimes.Of(Environment.ProcessId);
     }
 
@@ -58,6 +63,44 @@ internal sealed class CpuWindow
     public static CpuWindow Start(Target target) => new(target.Services);
 
     private static CpuTimes Read(Service service) => service.Process is { } p ? CpuTimes.Of(p.Id) : CpuTimes.Zero;
+
+    /// <summary>
+    /// The supervisor of a Processor the benchmark started: the process in <c>supervise</c> mode on the socket in that
+    /// Processor's state directory (read from its command line). Null for any other service, or when none runs.
+    /// </summary>
+    internal static int? SupervisorOf(Service service)
+    {
+        if (service.Process is not { } process || !service.Name.StartsWith("processor", StringComparison.Ordinal))
+            return null;
+        var state = Arguments(process.Id).Select(a => a.StartsWith("--Processor:StateDirectory=", StringComparison.Ordinal) ? a[27..] : null)
+            .FirstOrDefault(a => a is not null);
+        if (state is null)
+            return null;
+        var socket = Path.Combine(state, "processor", "supervisor.sock");
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && Arguments(pid) is var argv && argv.Contains("supervise") && argv.Contains(socket))
+                return pid;
+        }
+        return null;
+    }
+
+    private static string[] Arguments(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
 
     /// <summary>Adds <c>{prefix}.cpu_ms_per_job.*</c> for <paramref name="jobs"/> jobs, and the floor beside them.</summary>
     public void Report(Report report, string prefix, int jobs)
@@ -73,11 +116,14 @@ internal sealed class CpuWindow
             var spent = Read(_services[i]) - _before[i];
             report.Add($"{prefix}.cpu_ms_per_job.{_services[i].Name}", PerJob(spent.OwnMs), "ms");
             total += spent.OwnMs;
-            // Only a Processor has children worth naming: the commands it ran (two execs each, the wrapper and the command).
+            // Only a Processor has children worth naming: its supervisor, and the commands the supervisor ran (one exec
+            // each); the Processor's own children are the commands of a supervisor that died, which it adopted.
             if (_services[i].Name.StartsWith("processor", StringComparison.Ordinal))
             {
-                report.Add($"{prefix}.cpu_ms_per_job.{_services[i].Name}_children", PerJob(spent.ChildrenMs), "ms");
-                total += spent.ChildrenMs;
+                var supervisor = _supervisors[i] is { } pid ? CpuTimes.Of(pid) - _supervisorsBefore[i] : CpuTimes.Zero;
+                report.Add($"{prefix}.cpu_ms_per_job.{_services[i].Name}_supervisor", PerJob(supervisor.OwnMs), "ms");
+                report.Add($"{prefix}.cpu_ms_per_job.{_services[i].Name}_children", PerJob(spent.ChildrenMs + supervisor.ChildrenMs), "ms");
+                total += spent.ChildrenMs + supervisor.OwnMs + supervisor.ChildrenMs;
             }
         }
         report.Add($"{prefix}.cpu_ms_per_job.bench", PerJob(bench.OwnMs), "ms");

@@ -15,15 +15,31 @@ internal static class MemoryScenario
         {
             if (service.Process is not { HasExited: false } process)
                 continue;
-            var status = File.ReadLines($"/proc/{process.Id}/status")
+            Add(context.Report, $"memory.{when}.{service.Name}", process.Id);
+            // A Processor's supervisor is part of the node: its own figure beside the Processor's.
+            if (CpuWindow.SupervisorOf(service) is { } supervisor)
+                Add(context.Report, $"memory.{when}.{service.Name}_supervisor", supervisor);
+        }
+        return Task.CompletedTask;
+    }
+
+    private static void Add(Report report, string name, int pid)
+    {
+        Dictionary<string, double> status;
+        try
+        {
+            status = File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status")
                 .Select(l => l.Split(':', 2))
                 .Where(f => f.Length == 2 && f[1].EndsWith(" kB", StringComparison.Ordinal))
                 .ToDictionary(f => f[0], f => double.Parse(f[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024, StringComparer.Ordinal);
-            if (!status.TryGetValue("VmRSS", out var rss))
-                continue;
-            context.Report.Add($"memory.{when}.{service.Name}", rss, "MB");
-            context.Report.Add($"memory.{when}.{service.Name}.own", status.GetValueOrDefault("RssAnon") + status.GetValueOrDefault("RssShmem"), "MB");
         }
-        return Task.CompletedTask;
+        catch (IOException)
+        {
+            return; // gone
+        }
+        if (!status.TryGetValue("VmRSS", out var rss))
+            return;
+        report.Add(name, rss, "MB");
+        report.Add($"{name}.own", status.GetValueOrDefault("RssAnon") + status.GetValueOrDefault("RssShmem"), "MB");
     }
 }
