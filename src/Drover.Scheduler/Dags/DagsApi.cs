@@ -97,24 +97,10 @@ internal static class DagsApi
         if (!context.Request.HasJsonContentType())
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported content type",
                 detail: "Send the DAG as application/json: {\"jobs\": {\"name\": {<job>, \"depends_on\": [\"other-name\"]}}}.");
-        DagPlan plan;
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(context.Request.Body, default, cancellationToken);
-            var (read, problem) = DagPlan.Read(document.RootElement, options.Value);
-            if (problem is not null)
-                return problem;
-            plan = read!;
-        }
-        catch (JsonException e)
-        {
-            return ServiceDefaults.Extensions.BadJson(e);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "The request body is too large",
-                detail: $"The limit is {options.Value.MaxRequestBodySize} bytes (Scheduler:MaxRequestBodySize).");
-        }
+        var (read, problem) = await SubmissionReader.ReadJsonAsync(context.Request, options.Value, DagPlan.Read, cancellationToken);
+        if (problem is not null)
+            return problem;
+        var plan = read!;
 
         // Dependencies on jobs outside the request (by id) must exist; parents are checked as for one job.
         var problems = new Dictionary<string, string[]>();

@@ -61,24 +61,10 @@ internal static class BatchSubmitApi
     {
         if (!context.Request.HasJsonContentType())
             return NotJsonProblem();
-        List<JobSpec> specs;
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(context.Request.Body, default, cancellationToken);
-            var (read, problem) = Read(document.RootElement, options.Value);
-            if (problem is not null)
-                return problem;
-            specs = read!;
-        }
-        catch (JsonException e)
-        {
-            return ServiceDefaults.Extensions.BadJson(e);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "The request body is too large",
-                detail: $"The limit is {options.Value.MaxRequestBodySize} bytes (Scheduler:MaxRequestBodySize).");
-        }
+        var (read, problem) = await SubmissionReader.ReadJsonAsync(context.Request, options.Value, Read, cancellationToken);
+        if (problem is not null)
+            return problem;
+        var specs = read!;
 
         // Parent and depends_on as for one job (a job token's caller becomes each job's parent); every item is checked
         // before anything is stored, and the 400 lists the problems of all of them.

@@ -57,6 +57,30 @@ internal static class SubmissionReader
     /// <c>curl -d '{"commands": ...}'</c> without a content type sends JSON as a form: it reads as one field named
     /// like the JSON text. The DAG route asks this too, before it refuses a body that is not JSON.
     /// </summary>
+    /// <summary>
+    /// Reads a JSON body whole and hands its root to <paramref name="read"/>: bad JSON is a 400 naming where, a body
+    /// over <c>Scheduler:MaxRequestBodySize</c> a 413. The DAG and batch routes read their bodies this way.
+    /// </summary>
+    public static async Task<(T? Value, IResult? Problem)> ReadJsonAsync<T>(
+        HttpRequest request, SchedulerOptions options, Func<JsonElement, SchedulerOptions, (T?, IResult?)> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
+            return read(document.RootElement, options);
+        }
+        catch (JsonException e)
+        {
+            return (null, ServiceDefaults.Extensions.BadJson(e));
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "The request body is too large",
+                detail: $"The limit is {options.MaxRequestBodySize} bytes (Scheduler:MaxRequestBodySize)."));
+        }
+    }
+
     public static async Task<IResult?> JsonSentAsFormAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (!request.HasFormContentType)
