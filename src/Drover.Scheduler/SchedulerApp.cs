@@ -79,6 +79,7 @@ public static class SchedulerApp
         services.AddSingleton<INodeBackend, NodeBackends>();
         ProcessorNodeBackend.AddClients(services);
         EcsNodeBackend.Add(services); // ECS clusters as nodes (Aws:EcsNodes)
+        services.AddSingleton<NodeReports>();
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
         services.AddSingleton<JobControl>();

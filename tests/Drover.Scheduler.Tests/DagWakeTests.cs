@@ -3,9 +3,8 @@ using Drover.Contracts;
 namespace Drover.Scheduler.Tests;
 
 /// <summary>
-/// A DAG request wakes placement at once. The periodic pass is set to an hour here, so a DAG whose roots waited for
-/// it would not start within the test at all. (Only the start is waited for: with the poll an hour apart too, a job's
-/// end is known from the node's push alone, which this test does not need to depend on.)
+/// Work is found without the periodic pass and the poll, both set to an hour here: a DAG request wakes placement at
+/// once, and a job's end is known from the node's push alone, however quickly the job ends.
 /// </summary>
 public class DagWakeTests() : ClusterTest(1, "--Scheduler:PollInterval=01:00:00")
 {
@@ -25,5 +24,18 @@ public class DagWakeTests() : ClusterTest(1, "--Scheduler:PollInterval=01:00:00"
         await Cluster.Eventually(async () => (record = await Cluster.JobAsync(first)).State == JobState.Running, 30,
             () => $"the DAG's root {first} to run (it is {record?.State})");
         Assert.Equal(JobState.Queued, (await Cluster.JobAsync(answer.Jobs["second"])).State);
+    }
+
+    [Fact]
+    public async Task A_chain_of_jobs_that_end_at_once_runs_on_the_nodes_pushes_alone()
+    {
+        // Each job ends within milliseconds, so its push says 'stopped' while its start's 'running' is still being
+        // recorded: a push decided against the attempt as it was read must not be dropped for the poll an hour later.
+        var jobs = new Dictionary<string, object>();
+        for (var i = 0; i < 20; i++)
+            jobs[$"j{i}"] = i == 0 ? DagTests.Job("true") : DagTests.Job("true", $"j{i - 1}");
+        var answer = await DagTests.SubmitDagAsync(Cluster, new { jobs });
+        var dag = await DagTests.WaitDagStoppedAsync(Cluster, answer.Jobs["j19"]);
+        Assert.Equal(JobStatus.Good, dag.Status);
     }
 }

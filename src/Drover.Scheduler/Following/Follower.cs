@@ -13,7 +13,7 @@ namespace Drover.Scheduler.Following;
 /// right), timeouts, kills sent to nodes, and lost nodes.
 /// </summary>
 internal sealed partial class Follower(
-    IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter,
+    IJobStore store, INodeBackend backend, NodeRegistry nodes, Starter starter, NodeReports reportsOfNodes,
     IOptions<SchedulerOptions> options, TimeProvider time, SchedulerMetrics metrics, ILogger<Follower> logger)
 {
     private readonly SchedulerOptions _options = options.Value;
@@ -149,9 +149,7 @@ internal sealed partial class Follower(
             if (node is null || nodes.Find(name)?.Down != false)
             {
                 LogNodeLost(name, tracked.Count, e.Message);
-                var now = time.GetUtcNow();
-                var owned = tracked.Where(Mine).ToList();
-                await ApplyChangesAsync(owned.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }).ToList(), owned, cancellationToken);
+                await ApplyAsync([], tracked.Where(Mine).ToList(), cancellationToken);
             }
             return;
         }
@@ -244,26 +242,13 @@ internal sealed partial class Follower(
 
     private async Task ApplyAsync(IReadOnlyList<(ActiveAttempt Attempt, NodeJobStatus Status)> reports, IReadOnlyList<ActiveAttempt> vanished, CancellationToken cancellationToken)
     {
-        // Which reasons a job retries on is in its spec, which lists of attempts do not read: fetch it for those that failed.
-        var failed = reports.Where(r => r.Attempt.ParsedSpec is null && r.Status is { State: JobState.Stopped, Status: JobStatus.Error })
-            .Select(r => r.Attempt).ToList();
-        if (failed.Count > 0)
-        {
-            var specs = await store.GetSpecsAsync([.. failed.Select(a => a.JobId).Distinct()], cancellationToken);
-            foreach (var attempt in failed)
-            {
-                if (specs.TryGetValue(attempt.JobId, out var spec))
-                    attempt.ParsedSpec = Wire.Spec(spec);
-            }
-        }
-        var now = time.GetUtcNow();
-        var changes = new List<AttemptChange>();
-        foreach (var (attempt, status) in reports)
-            if (Lifecycle.FromNode(attempt, status, now, _options) is { } change)
-                changes.Add(change);
         // A node that answers but no longer knows a running attempt has lost its state: the attempt is lost.
-        changes.AddRange(vanished.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }));
-        await ApplyChangesAsync(changes, reports.Select(r => r.Attempt), cancellationToken);
+        var now = time.GetUtcNow();
+        var lost = vanished.Select(a => Lifecycle.Lost(a, now, _options) with { Owner = store.Instance }).ToList();
+        if (reports.Count == 0 && lost.Count == 0)
+            return;
+        var applied = await reportsOfNodes.ApplyAsync(reports, lost, cancellationToken);
+        metrics.Applied(applied, reports.Select(r => r.Attempt).Concat(vanished));
     }
 
     /// <summary>Node references the backend had to look up (a start whose answer was lost) are saved for the next restart and for logs.</summary>
@@ -275,14 +260,6 @@ internal sealed partial class Follower(
             .ToList();
         if (learnt.Count > 0)
             await store.ApplyAsync([], Wire.Millis(time.GetUtcNow()), cancellationToken, learnt);
-    }
-
-    private async Task ApplyChangesAsync(List<AttemptChange> changes, IEnumerable<ActiveAttempt> attempts, CancellationToken cancellationToken)
-    {
-        if (changes.Count == 0)
-            return;
-        var applied = await store.ApplyAsync(changes, Wire.Millis(time.GetUtcNow()), cancellationToken);
-        metrics.Applied(applied, attempts);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} is back and still ran {Count} attempts recorded lost: killed them")]

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Drover.Contracts;
+using Drover.Scheduler.Following;
 using Drover.Scheduler.Jobs;
 using Drover.Scheduler.Metrics;
 using Drover.Scheduler.Nodes;
@@ -16,7 +17,7 @@ namespace Drover.Scheduler.Placement;
 /// </summary>
 internal sealed partial class Starter(
     INodeBackend backend, NodeRegistry nodes, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time,
-    PublicAddress address, SchedulerMetrics metrics, ILogger<Starter> logger)
+    PublicAddress address, NodeReports reportsOfNodes, SchedulerMetrics metrics, ILogger<Starter> logger)
 {
     private readonly ConcurrentDictionary<long, byte> _inFlight = new();
     private readonly SchedulerOptions _options = options.Value;
@@ -78,6 +79,7 @@ internal sealed partial class Starter(
     private async Task SettleAsync(IReadOnlyList<(ActiveAttempt Attempt, StartResult Result)> results, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        var reports = new List<(ActiveAttempt, NodeJobStatus)>();
         var changes = new List<AttemptChange>();
         var nodeRefs = new List<NodeRefRecord>();
         var busy = new List<Claim>();
@@ -91,8 +93,8 @@ internal sealed partial class Starter(
                     nodes.Seen(attempt.Node);
                     if (result.NodeRef is { } nodeRef)
                         nodeRefs.Add(new NodeRefRecord(attempt.JobId, (int)attempt.Number, nodeRef));
-                    if (result.Status is { } status && Lifecycle.FromNode(attempt, status, now, _options) is { } change)
-                        changes.Add(change);
+                    if (result.Status is { } status)
+                        reports.Add((attempt, status));
                     break;
                 case StartOutcome.Busy:
                     nodes.BackOff(attempt.Node);
@@ -116,7 +118,7 @@ internal sealed partial class Starter(
                     break;
             }
         }
-        var applied = await store.ApplyAsync(changes, Wire.Millis(now), cancellationToken, nodeRefs);
+        var applied = await reportsOfNodes.ApplyAsync(reports, changes, cancellationToken, nodeRefs);
         metrics.Applied(applied, results.Select(r => r.Attempt));
         await store.UnclaimAsync(busy, Wire.Millis(now), "the chosen node was full (429); trying another", cancellationToken);
         await store.UnclaimAsync(unreachable, Wire.Millis(now), "the chosen node could not be reached; trying another", cancellationToken);
