@@ -17,6 +17,8 @@ internal sealed partial class PlacementService(
 {
     private const int BatchSize = 256;
 
+    private const int MaxStartsInFlight = 8;
+
     // With no free slot a pass only refreshes the queue reasons of the jobs at the head of the queue.
     private const int ReasonPage = 64;
 
@@ -24,22 +26,68 @@ internal sealed partial class PlacementService(
     // one placement loop only.
     private readonly Dictionary<long, JobConstraints?> _constraints = [];
 
+    // Passes' starts on their way to nodes (see StartInBackgroundAsync); touched by the placement loop only.
+    private readonly List<Task> _starts = [];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        try
         {
-            var more = false;
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var more = false;
+                try
+                {
+                    more = await PlaceOnceAsync(stoppingToken);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogPassFailed(e);
+                }
+                if (!more)
+                    await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
+            }
+        }
+        finally
+        {
+            // Starts already claimed are sent and settled before the service stops; one cut short is the follower's
+            // to resend after the restart (it is placed, and no start of it is in flight then).
+            await Task.WhenAll(_starts);
+        }
+    }
+
+    /// <summary>
+    /// Sends a pass's starts and settles them without holding up the next pass: claiming, sending and settling
+    /// overlap, so a job claimed while earlier starts are on their way does not wait for them. The attempts stay
+    /// reserved (<see cref="Starter.InFlight"/>) until settled. At most <see cref="MaxStartsInFlight"/> passes' starts
+    /// are on their way; a pass beyond that waits for one of them.
+    /// </summary>
+    private async Task StartInBackgroundAsync(IReadOnlyList<Claim> won, Dictionary<long, JobRow> jobs, Dictionary<long, JobSpec> specs, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        _starts.RemoveAll(t => t.IsCompleted);
+        if (_starts.Count >= MaxStartsInFlight)
+            await Task.WhenAny(_starts);
+        _starts.Add(Task.Run(async () =>
+        {
             try
             {
-                more = await PlaceOnceAsync(stoppingToken);
+                var missing = won.Select(c => c.JobId).Where(id => !specs.ContainsKey(id)).ToList();
+                if (missing.Count > 0)
+                    ParseSpecs(await store.GetSpecsAsync(missing, cancellationToken), specs);
+                var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, store.Instance, now)).ToList();
+                await starter.StartAllAsync(attempts, cancellationToken);
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                LogPassFailed(e);
+                // Left placed and no longer in flight: the follower asks the node and sends the start again if it never came.
+                LogStartsFailed(e, won.Count);
             }
-            if (!more)
-                await signal.WaitAsync(options.Value.PollInterval, stoppingToken);
-        }
+            finally
+            {
+                foreach (var claim in won)
+                    starter.Release(claim.JobId);
+            }
+        }, CancellationToken.None));
     }
 
     /// <summary>One pass; true when it placed something and more may be waiting. Only this service's loop runs passes.</summary>
@@ -56,9 +104,10 @@ internal sealed partial class PlacementService(
         IReadOnlyList<Claim> reserved = [];
         try
         {
-            var won = await store.PlaceAsync(Wire.Millis(now), async queue =>
+            var won = await store.PlaceAsync(async queue =>
             {
                 // Run again from the start when the transaction meets another scheduler's: nothing of a failed run is kept.
+                now = Wire.Time(queue.Now);
                 jobs.Clear();
                 foreach (var claim in reserved)
                     starter.Release(claim.JobId);
@@ -104,11 +153,10 @@ internal sealed partial class PlacementService(
             metrics.Placed(won.Count);
             foreach (var claim in won)
                 _constraints.Remove(claim.JobId);
-            var missing = won.Select(c => c.JobId).Where(id => !specs.ContainsKey(id)).ToList();
-            if (missing.Count > 0)
-                ParseSpecs(await store.GetSpecsAsync(missing, cancellationToken), specs);
-            var attempts = won.Select(c => ToAttempt(jobs[c.JobId], specs.GetValueOrDefault(c.JobId), c, store.Instance, now)).ToList();
-            await starter.StartAllAsync(attempts, cancellationToken);
+            // The won claims' reservations pass to their start; only those the store did not grant are released here.
+            var sent = won.Select(c => c.JobId).ToHashSet();
+            reserved = reserved.Where(c => !sent.Contains(c.JobId)).ToList();
+            await StartInBackgroundAsync(won, jobs, specs, now, cancellationToken);
             return true;
         }
         finally
@@ -187,6 +235,9 @@ internal sealed partial class PlacementService(
         Root = job.Root ?? job.Id,
         Owner = owner,
     };
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sending {Count} starts failed; the follower sends those that did not arrive again")]
+    private partial void LogStartsFailed(Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A placement pass failed; the next one tries again")]
     private partial void LogPassFailed(Exception error);

@@ -51,9 +51,10 @@ internal interface IJobStore
     /// <summary>
     /// A placement pass in one transaction: <paramref name="decide"/> reads the queue (rows locked for this pass) and
     /// chooses; the claims that fit their node's free slots move queued → placed with a new attempt owned by this
-    /// scheduler. Returns the claims that won.
+    /// scheduler. Returns the claims that won. The pass's clock (<see cref="QueueReader.Now"/>) is read when the
+    /// transaction runs, not when it was asked for: an attempt is never recorded placed before what released its job.
     /// </summary>
-    Task<IReadOnlyList<Claim>> PlaceAsync(long now, Func<QueueReader, Task<PlacementDecision>> decide, CancellationToken cancellationToken);
+    Task<IReadOnlyList<Claim>> PlaceAsync(Func<QueueReader, Task<PlacementDecision>> decide, CancellationToken cancellationToken);
 
     /// <summary>Undoes this scheduler's claims whose start certainly did not reach the node: placed → queued, the attempt forgotten.</summary>
     Task UnclaimAsync(IReadOnlyList<Claim> claims, long now, string reason, CancellationToken cancellationToken);

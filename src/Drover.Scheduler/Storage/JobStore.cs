@@ -13,7 +13,7 @@ namespace Drover.Scheduler.Storage;
 /// write transaction takes its locks in one order (jobs, then attempts, then nodes by name) and is run again on a
 /// deadlock, and nothing is held across a call to a node.
 /// </summary>
-internal sealed partial class JobStore : IJobStore
+internal sealed partial class JobStore : IJobStore, IDisposable
 {
     private readonly SqlDialect _dialect;
     private readonly ICommitObserver _observer;
@@ -36,6 +36,8 @@ internal sealed partial class JobStore : IJobStore
 
     public string Instance => _incarnation;
 
+    public void Dispose() => _writeLeader.Dispose();
+
     public string Engine => _dialect.Engine;
 
     public bool Exclusive => _dialect.Exclusive;
@@ -43,33 +45,113 @@ internal sealed partial class JobStore : IJobStore
     private Task<DbConnection> OpenAsync(CancellationToken cancellationToken) => _dialect.OpenAsync(cancellationToken);
 
     /// <summary>
-    /// Runs <paramref name="work"/> in one write transaction, then writes the events it recorded, notifies, commits,
-    /// and only then reports what it set off (<see cref="CommitEffects"/>) to the observer, which acts on it. A deadlock or serialization failure runs
-    /// it again from the start; so <paramref name="work"/> must keep nothing of a failed run.
+    /// Runs <paramref name="work"/> in a write transaction, then writes the events it recorded, notifies, commits, and
+    /// only then reports what it set off (<see cref="CommitEffects"/>) to the observer, which acts on it.
+    /// <para>
+    /// Group commit: writes that arrive while another is committing wait for it, and the first of them then runs all
+    /// that queued up meanwhile, one after another in one transaction (one commit, one fsync, one events lock, one
+    /// notification for all). Each still sees what the ones before it wrote, exactly as if they had committed one by
+    /// one, and is answered only once the transaction holding it has committed. If one of them fails, the transaction
+    /// is rolled back and each is run alone, so a write fails only for its own fault.
+    /// </para>
+    /// A deadlock or serialization failure runs the transaction again from the start; so <paramref name="work"/> must
+    /// keep nothing of a failed run.
     /// </summary>
     private async Task<T> WriteAsync<T>(Func<Write, Task<T>> work, CancellationToken cancellationToken)
     {
+        var pending = new PendingWrite<T>(work);
+        _writes.Enqueue(pending);
+        // Not cancellable: a queued write is run by whoever leads next, so the one who queued it must stay to lead if no one else does.
+        await _writeLeader.WaitAsync(CancellationToken.None);
+        try
+        {
+            if (!pending.Done.Task.IsCompleted)
+            {
+                var batch = new List<PendingWrite>(MaxGroup);
+                while (batch.Count < MaxGroup && _writes.TryDequeue(out var next))
+                    batch.Add(next);
+                await CommitGroupAsync(batch);
+            }
+        }
+        finally
+        {
+            _writeLeader.Release();
+        }
+        // A caller that gives up stops waiting; its write, queued with others, still commits or fails with them.
+        return await pending.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Writes held in one transaction at most: enough to share a commit, few enough that one failure costs little.</summary>
+    private const int MaxGroup = 64;
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingWrite> _writes = new();
+    private readonly SemaphoreSlim _writeLeader = new(1, 1);
+
+    /// <summary>Not cancellable: the group holds other callers' writes, which one caller's giving up must not fail.</summary>
+    private async Task CommitGroupAsync(List<PendingWrite> group)
+    {
+        var cancellationToken = CancellationToken.None;
         for (var run = 1; ; run++)
         {
-            using var turn = await _dialect.EnterWriteAsync(cancellationToken);
-            await using var connection = await OpenAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            using var write = new Write(connection, transaction);
             try
             {
-                var result = await work(write);
+                using var turn = await _dialect.EnterWriteAsync(cancellationToken);
+                await using var connection = await OpenAsync(cancellationToken);
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                using var write = new Write(connection, transaction);
+                foreach (var pending in group)
+                    await pending.RunAsync(write);
                 await write.FlushAsync(_dialect);
                 await transaction.CommitAsync(cancellationToken);
                 _observer.Committed(write.Effects());
-                return result;
+                foreach (var pending in group)
+                    pending.Complete();
+                return;
             }
             catch (Exception e) when (run < 5 && _dialect.IsTransient(e))
             {
                 LogConflict(run, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 10 * run)), cancellationToken);
             }
+            catch (Exception e) when (group.Count > 1)
+            {
+                LogGroupSplit(group.Count, e.Message);
+                foreach (var pending in group)
+                    await CommitGroupAsync([pending]);
+                return;
+            }
+            catch (Exception e)
+            {
+                group[0].Fail(e);
+                return;
+            }
         }
     }
+
+    private abstract class PendingWrite
+    {
+        public abstract Task RunAsync(Write write);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class PendingWrite<T>(Func<Write, Task<T>> work) : PendingWrite
+    {
+        private T? _result;
+
+        public TaskCompletionSource<T> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task RunAsync(Write write) => _result = await work(write);
+
+        public override void Complete() => Done.TrySetResult(_result!);
+
+        public override void Fail(Exception error) => Done.TrySetException(error);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A group of {Count} writes failed together ({Detail}); running each alone")]
+    private partial void LogGroupSplit(int count, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "A write transaction met another scheduler's (run {Run}: {Detail}); running it again")]
     private partial void LogConflict(int run, string detail);
@@ -202,14 +284,15 @@ internal sealed partial class JobStore : IJobStore
     /// no more is claimed on a node than its free slots, the attempts are recorded as this scheduler's, and the
     /// queue reasons set. Returns the claims that won.
     /// </summary>
-    public Task<IReadOnlyList<Claim>> PlaceAsync(
-        long now, Func<QueueReader, Task<PlacementDecision>> decide, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<Claim>> PlaceAsync(Func<QueueReader, Task<PlacementDecision>> decide, CancellationToken cancellationToken) =>
         WriteAsync<IReadOnlyList<Claim>>(async w =>
         {
+            var now = Wire.Millis(_time.GetUtcNow());
             var decision = await decide(new QueueReader(w, _dialect, now));
-            var reason = w.Statement("UPDATE jobs SET queue_reason = @reason WHERE id = @jobId AND state = 'queued'", "@reason", "@jobId");
-            foreach (var (jobId, text) in decision.Reasons)
-                await reason.RunAsync(text, jobId);
+            // One statement per reason: a pass that finds no room explains it the same way for most of the queue's head.
+            foreach (var (reason, ids) in decision.Reasons.GroupBy(r => r.Reason).SelectMany(g => g.Select(r => r.JobId).Chunk(1000).Select(ids => (g.Key, ids))))
+                await w.Connection.ExecuteAsync(
+                    $"UPDATE jobs SET queue_reason = @reason WHERE {_dialect.In("id", "@ids")} AND state = 'queued'", new { reason, ids }, w.Transaction);
             if (decision.Claims.Count == 0)
                 return [];
 
@@ -531,6 +614,9 @@ internal sealed class QueueReader
     private readonly long _now;
 
     internal QueueReader(JobStore.Write write, SqlDialect dialect, long now) => (_write, _dialect, _now) = (write, dialect, now);
+
+    /// <summary>The pass's clock (Unix ms), read when its transaction began to run.</summary>
+    public long Now => _now;
 
     /// <summary>
     /// Queued jobs whose dependencies resolved and whose backoff is over, by priority then age, without their specs;
