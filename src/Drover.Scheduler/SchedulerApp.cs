@@ -83,14 +83,12 @@ public static class SchedulerApp
         services.AddSingleton<Starter>();
         services.AddSingleton<Follower>();
         services.AddSingleton<JobControl>();
-        services.AddSingleton<SubmissionWriter>();
         services.AddSingleton<SchedulerMetrics>();
 
         // Started in this order: the store first, then the loops.
         services.AddHostedService<StoreInitializer>();
         services.AddHostedService(s => s.GetRequiredService<PresenceService>());
         services.AddHostedService<StoreListener>();
-        services.AddHostedService(s => s.GetRequiredService<SubmissionWriter>());
         services.AddHostedService<PlacementService>();
         services.AddHostedService<FollowService>();
         services.AddHostedService<EventPruner>();

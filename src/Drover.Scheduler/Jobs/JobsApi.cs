@@ -64,7 +64,7 @@ internal static class JobsApi
     }
 
     private static async Task<IResult> SubmitAsync(
-        HttpContext context, SubmissionWriter writer, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers,
+        HttpContext context, IJobStore store, IOptions<SchedulerOptions> options, TimeProvider time, ILoggerFactory loggers,
         SchedulerMetrics metrics, CancellationToken cancellationToken)
     {
         var (submission, problem) = await SubmissionReader.ReadAsync(context.Request, options.Value, cancellationToken);
@@ -81,7 +81,8 @@ internal static class JobsApi
         InsertResult result;
         try
         {
-            result = await writer.SubmitAsync(job, cancellationToken);
+            // The store's group commit puts concurrent submissions in one transaction; the 202 follows its commit.
+            result = (await store.InsertJobsAsync([job], cancellationToken))[0];
         }
         catch
         {

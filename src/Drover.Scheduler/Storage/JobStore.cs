@@ -95,7 +95,6 @@ internal sealed partial class JobStore : IJobStore, IDisposable
         {
             try
             {
-                using var turn = await _dialect.EnterWriteAsync(cancellationToken);
                 await using var connection = await OpenAsync(cancellationToken);
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
                 using var write = new Write(connection, transaction);

@@ -19,9 +19,6 @@ internal abstract class SqlDialect : IAsyncDisposable
 
     public abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
-    /// <summary>Waits for this process's turn to write (SQLite has one writer; PostgreSQL locks rows instead).</summary>
-    public abstract ValueTask<IDisposable> EnterWriteAsync(CancellationToken cancellationToken);
-
     /// <summary>A read-only transaction in which every query sees the same snapshot.</summary>
     public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);
 

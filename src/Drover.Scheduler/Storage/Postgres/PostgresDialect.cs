@@ -75,17 +75,6 @@ internal sealed class PostgresDialect : SqlDialect
     public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
         await _source.OpenConnectionAsync(cancellationToken);
 
-    private static readonly IDisposable NoTurn = new NothingToRelease();
-
-    public override ValueTask<IDisposable> EnterWriteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(NoTurn);
-
-    private sealed class NothingToRelease : IDisposable
-    {
-        public void Dispose()
-        {
-        }
-    }
-
     public override async Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
         await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
 

@@ -15,10 +15,6 @@ internal sealed class SqliteDialect : SqlDialect
     private readonly string _connectionString;
     private readonly FileStream _lock;
 
-    // SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy handler, which sleeps
-    // in steps of up to 100 ms) keeps the hot path's latency to the time the writes take.
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
-
     // The physical connections whose pragmas are set: they persist while the pool keeps the connection open, and
     // setting them again on every open is three statements parsed and run for nothing on every call.
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _pragmasSet = [];
@@ -82,25 +78,12 @@ internal sealed class SqliteDialect : SqlDialect
             return connection;
         // synchronous=FULL: a 202 promises the job is on disk, and with NORMAL a WAL commit can be lost on power
         // failure (not on a process crash). Batched submissions make the extra fsync per transaction affordable.
-        // busy_timeout: only this process writes, and its writers queue at the write gate; this is for readers.
+        // busy_timeout: only this process writes, one transaction at a time (the store's group commit); this is for readers.
         using var pragma = connection.CreateCommand();
         pragma.CommandText = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         _pragmasSet.AddOrUpdate(connection.Handle!, connection.Handle!);
         return connection;
-    }
-
-    public override async ValueTask<IDisposable> EnterWriteAsync(CancellationToken cancellationToken)
-    {
-        await _writeGate.WaitAsync(cancellationToken);
-        return new Turn(_writeGate);
-    }
-
-    private sealed class Turn(SemaphoreSlim gate) : IDisposable
-    {
-        private SemaphoreSlim? _gate = gate;
-
-        public void Dispose() => Interlocked.Exchange(ref _gate, null)?.Release();
     }
 
     // A deferred transaction reads one WAL snapshot from its first read to its end.
@@ -129,7 +112,6 @@ internal sealed class SqliteDialect : SqlDialect
 
     public override async ValueTask DisposeAsync()
     {
-        _writeGate.Dispose();
         await _lock.DisposeAsync();
     }
 }
