@@ -161,22 +161,31 @@ internal sealed partial class JobStore : IJobStore, IDisposable
         WriteAsync<IReadOnlyList<InsertResult>>(async w =>
         {
             var results = new List<InsertResult>(jobs.Count);
+            var links = new NewJobLinks(w);
             foreach (var job in jobs)
             {
+                // Edges, root and what the dependencies already decided are known before the row is written, so that
+                // a job is one statement (a DAG of 10,000 jobs was five round trips a job on PostgreSQL).
+                var link = await links.DecideAsync(job, results);
                 // ON CONFLICT DO NOTHING + RETURNING: a request id seen before yields no row.
                 var id = await w.Statement(
                     """
-                    INSERT INTO jobs (request_id, spec, state, status, priority, max_attempts, parent, timeout_ms, files_dir, created_at, updated_at, wait_for_children, trace_parent)
-                    VALUES (@RequestId, @Spec, 'queued', 'unknown', @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir, @CreatedAt, @CreatedAt, @WaitForChildren, @TraceParent)
+                    INSERT INTO jobs (request_id, spec, state, status, reason, message, priority, max_attempts, parent, timeout_ms, files_dir,
+                                      created_at, updated_at, finished_at, wait_for_children, trace_parent, root, waiting_on)
+                    VALUES (@RequestId, @Spec, @State, @Status, @Reason, @Message, @Priority, @MaxAttempts, @Parent, @TimeoutMs, @FilesDir,
+                            @CreatedAt, @CreatedAt, @FinishedAt, @WaitForChildren, @TraceParent, @Root, @WaitingOn)
                     ON CONFLICT (request_id) DO NOTHING
                     RETURNING id
-                    """, "@RequestId", "@Spec", "@Priority", "@MaxAttempts", "@Parent", "@TimeoutMs", "@FilesDir", "@CreatedAt", "@WaitForChildren", "@TraceParent")
-                    .ScalarAsync(job.RequestId, job.Spec, (long)job.Priority, (long)job.MaxAttempts, job.Parent, job.TimeoutMs, job.FilesDir, job.CreatedAt,
-                        job.WaitForChildren ? 1L : 0L, job.TraceParent);
+                    """, "@RequestId", "@Spec", "@State", "@Status", "@Reason", "@Message", "@Priority", "@MaxAttempts", "@Parent", "@TimeoutMs", "@FilesDir",
+                    "@CreatedAt", "@FinishedAt", "@WaitForChildren", "@TraceParent", "@Root", "@WaitingOn")
+                    .ScalarAsync(job.RequestId, job.Spec, link.Unmet is null ? "queued" : "stopped", link.Unmet is null ? "unknown" : "error",
+                        link.Unmet, link.UnmetMessage, (long)job.Priority, (long)job.MaxAttempts, job.Parent, job.TimeoutMs, job.FilesDir,
+                        job.CreatedAt, link.Unmet is null ? null : job.CreatedAt, job.WaitForChildren ? 1L : 0L, job.TraceParent, link.Root, link.Waiting);
                 if (id is { } created)
                 {
                     results.Add(new InsertResult(created, job.RequestId, true));
-                    await LinkAsync(w, created, job, results);
+                    links.Inserted(created, job, link);
+                    w.JobChanged(created, job.CreatedAt);
                     w.Work = true;
                     continue;
                 }
@@ -184,6 +193,7 @@ internal sealed partial class JobStore : IJobStore, IDisposable
                     "SELECT id FROM jobs WHERE request_id = @RequestId", new { job.RequestId }, w.Transaction);
                 results.Add(new InsertResult(existing, job.RequestId, false));
             }
+            await links.WriteEdgesAsync();
             await SettleAsync(w, jobs.Count > 0 ? jobs[0].CreatedAt : 0);
             return results;
         }, cancellationToken);
