@@ -29,23 +29,54 @@ internal sealed class LocalSystem : IAsyncDisposable
 
     public Target Target { get; private set; }
 
+    /// <summary>
+    /// Starts the system; a start that fails (a service that never answers, e.g. because another program bound its
+    /// port between the probe and the service's own bind) is torn down and tried again on other ports, twice at most.
+    /// </summary>
     public static async Task<LocalSystem> StartAsync(BenchOptions options)
     {
-        var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
+        for (var attempt = 1; ; attempt++)
+        {
+            var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
+            var system = new LocalSystem(data, new Target("", "", []));
+            try
+            {
+                await system.StartServicesAsync(options);
+                return system;
+            }
+            catch (TimeoutException e) when (attempt < 3)
+            {
+                Console.Error.WriteLine($"# the system did not start ({e.Message}); trying again on other ports");
+                await system.DisposeAsync();
+            }
+            catch
+            {
+                await system.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    private async Task StartServicesAsync(BenchOptions options)
+    {
         var schedulerToken = NewToken();
         var nodeToken = NewToken();
         var jobKey = NewToken();
-        var gatewayUrl = $"http://127.0.0.1:{FreePort()}";
+        // Every port of the system picked before any service starts, none twice: a port probed free and let go can
+        // be handed out again by the next probe.
+        var taken = new HashSet<int>();
+        var gatewayUrl = $"http://127.0.0.1:{FreePort(taken)}";
         // Several schedulers listen on consecutive ports, all on one database and one upload folder.
-        var schedulerUrls = ConsecutivePorts(options.Schedulers).Select(p => $"http://127.0.0.1:{p}").ToList();
-        var database = options.Database ?? Path.Combine(data, "scheduler.db");
-        var system = new LocalSystem(data, new Target(gatewayUrl, schedulerUrls[0], []));
+        var schedulerUrls = ConsecutivePorts(options.Schedulers, taken).Select(p => $"http://127.0.0.1:{p}").ToList();
+        var processorPorts = Enumerable.Range(0, options.Processors).Select(_ => FreePort(taken)).ToList();
+        var database = options.Database ?? Path.Combine(_data, "scheduler.db");
+        Target = new Target(gatewayUrl, schedulerUrls[0], []);
         var services = new List<Service>();
 
         for (var i = 0; i < schedulerUrls.Count; i++)
         {
             var name = schedulerUrls.Count == 1 ? "scheduler" : $"scheduler{i}";
-            services.Add(system.LaunchScheduler(name, schedulerUrls[i], database, schedulerToken, nodeToken, jobKey, gatewayUrl));
+            services.Add(LaunchScheduler(name, schedulerUrls[i], database, schedulerToken, nodeToken, jobKey, gatewayUrl));
         }
         foreach (var url in schedulerUrls)
             await WaitHealthyAsync(url);
@@ -53,13 +84,13 @@ internal sealed class LocalSystem : IAsyncDisposable
         var processorUrls = new List<string>();
         for (var i = 0; i < options.Processors; i++)
         {
-            var url = $"http://127.0.0.1:{FreePort()}";
+            var url = $"http://127.0.0.1:{processorPorts[i]}";
             processorUrls.Add(url);
-            services.Add(system.Launch($"processor{i}", "Drover.Processor",
+            services.Add(Launch($"processor{i}", "Drover.Processor",
             [
                 "--urls", url,
                 $"--Processor:Name=bench{i}",
-                $"--Processor:StateDirectory={Path.Combine(data, $"processor{i}")}",
+                $"--Processor:StateDirectory={Path.Combine(_data, $"processor{i}")}",
                 string.Create(CultureInfo.InvariantCulture, $"--Processor:Slots={options.SlotsPerProcessor}"),
                 $"--Processor:Token={nodeToken}",
                 .. Indexed("Processor:SchedulerUrls", schedulerUrls),
@@ -68,7 +99,7 @@ internal sealed class LocalSystem : IAsyncDisposable
             ]));
         }
 
-        services.Add(system.Launch("gateway", "Drover.Gateway",
+        services.Add(Launch("gateway", "Drover.Gateway",
         [
             "--urls", gatewayUrl,
             .. Indexed("Gateway:SchedulerUrls", schedulerUrls),
@@ -85,9 +116,8 @@ internal sealed class LocalSystem : IAsyncDisposable
         await WaitForNodesAsync(schedulerUrls[0], schedulerToken, options.Processors);
 
         // The benchmark calls the scheduler directly too (to see the gateway's share), so it carries the scheduler's token.
-        system.Target = new Target(gatewayUrl, schedulerUrls[0], services);
+        Target = new Target(gatewayUrl, schedulerUrls[0], services);
         SchedulerToken = schedulerToken;
-        return system;
     }
 
     /// <summary><c>--Section:Name:0=a --Section:Name:1=b …</c>: a list option as configuration reads it from arguments.</summary>
@@ -109,7 +139,7 @@ internal sealed class LocalSystem : IAsyncDisposable
     {
         var data = Directory.CreateTempSubdirectory("drover-bench-").FullName;
         var (token, nodeToken, jobKey) = (NewToken(), NewToken(), NewToken());
-        var urls = ConsecutivePorts(schedulers).Select(p => $"http://127.0.0.1:{p}").ToList();
+        var urls = ConsecutivePorts(schedulers, []).Select(p => $"http://127.0.0.1:{p}").ToList();
         var system = new LocalSystem(data, new Target(urls[0], urls[0], []));
         try
         {
@@ -206,12 +236,13 @@ internal sealed class LocalSystem : IAsyncDisposable
     }
 
     /// <summary>The first of <paramref name="count"/> free loopback ports in a row (tried a few times: another program may take one meanwhile).</summary>
-    private static List<int> ConsecutivePorts(int count)
+    private static List<int> ConsecutivePorts(int count, HashSet<int> taken)
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {
-            var first = FreePort();
-            if (first + count - 1 > IPEndPoint.MaxPort)
+            var first = FreePort(taken);
+            taken.Remove(first);
+            if (first + count - 1 > IPEndPoint.MaxPort || Enumerable.Range(first, count).Any(taken.Contains))
                 continue;
             var listeners = new List<TcpListener>();
             try
@@ -222,6 +253,7 @@ internal sealed class LocalSystem : IAsyncDisposable
                     listener.Start();
                     listeners.Add(listener);
                 }
+                taken.UnionWith(Enumerable.Range(first, count));
                 return [.. Enumerable.Range(first, count)];
             }
             catch (SocketException)
@@ -236,11 +268,17 @@ internal sealed class LocalSystem : IAsyncDisposable
         throw new InvalidOperationException($"found no {count} free loopback ports in a row");
     }
 
-    private static int FreePort()
+    /// <summary>A free loopback port not in <paramref name="taken"/>, which it joins.</summary>
+    private static int FreePort(HashSet<int> taken)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            if (taken.Add(port))
+                return port;
+        }
     }
 
     private static string NewToken() => Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
