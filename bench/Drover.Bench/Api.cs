@@ -70,6 +70,22 @@ internal sealed class Api : IDisposable
         return doc.RootElement.GetProperty("nodes").GetArrayLength();
     }
 
+    public async Task<IReadOnlyList<string>> NodeNamesAsync(CancellationToken cancel = default)
+    {
+        using var doc = JsonDocument.Parse(await _http.GetStringAsync("/scheduler/nodes", cancel));
+        return [.. doc.RootElement.GetProperty("nodes").EnumerateArray().Select(n => n.GetProperty("name").GetString()!)];
+    }
+
+    /// <summary>Drains every node (no job is placed) or undrains them all.</summary>
+    public async Task SetAllDrainedAsync(bool drained, CancellationToken cancel = default)
+    {
+        foreach (var name in await NodeNamesAsync(cancel))
+        {
+            using var response = await _http.PostAsync($"/scheduler/nodes/{Uri.EscapeDataString(name)}/{(drained ? "drain" : "undrain")}", null, cancel);
+            response.EnsureSuccessStatusCode();
+        }
+    }
+
     public Task<HttpResponseMessage> GetAsync(string path, CancellationToken cancel = default) => _http.GetAsync(path, cancel);
 
     /// <summary>Waits until no job after <paramref name="afterId"/> is queued, placed or running.</summary>

@@ -18,6 +18,8 @@ internal static class StoreComparison
         ("e2e.scheduler.jobs_per_s", "e2e scheduler jobs/s"),
         ("submit.c64.jobs_per_s", "submissions/s (64 clients)"),
         ("submit.batch.jobs_per_s", "batch submissions/s"),
+        ("submit.drained.c64.jobs_per_s", "submissions/s, nodes drained (64 clients)"),
+        ("submit.drained.batch.jobs_per_s", "batch submissions/s, nodes drained"),
         ("latency.submit_to_start.p50", "submit->start p50 ms"),
         ("latency.submit_to_start.p99", "submit->start p99 ms"),
         ("scale.10_nodes.placements_per_s", "placements/s (10 nodes)"),
