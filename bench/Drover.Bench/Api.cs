@@ -70,21 +70,6 @@ internal sealed class Api : IDisposable
         return doc.RootElement.GetProperty("nodes").GetArrayLength();
     }
 
-    /// <summary>Follows the job's events (<c>GET /scheduler/events?job=</c>, a server-sent stream) until it is stopped.</summary>
-    public async Task FollowUntilStoppedAsync(long id, CancellationToken cancel = default)
-    {
-        using var response = await _http.GetAsync($"/scheduler/events?job={id}", HttpCompletionOption.ResponseHeadersRead, cancel);
-        response.EnsureSuccessStatusCode();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancel));
-        while (await reader.ReadLineAsync(cancel) is { } line)
-        {
-            if (line.StartsWith("data: ", StringComparison.Ordinal)
-                && JsonSerializer.Deserialize<JobEvent>(line.AsSpan(6), DroverJson.Options) is { State: JobState.Stopped })
-                return;
-        }
-        throw new HttpRequestException($"the event stream of job {id} ended before the job stopped");
-    }
-
     public async Task<IReadOnlyList<string>> NodeNamesAsync(CancellationToken cancel = default)
     {
         using var doc = JsonDocument.Parse(await _http.GetStringAsync("/scheduler/nodes", cancel));

@@ -87,12 +87,7 @@ internal static class JobScenarios
         }
     }
 
-    /// <summary>
-    /// 3. On an idle system: submit → the job's own process started (it writes its clock), and submit → stopped.
-    /// Each job is followed through its event stream, as a client waiting for it would. Then the same again with the
-    /// status polled every millisecond, as this scenario did before (<c>…_polled</c>): that polling loads the two
-    /// cores while the job is placed and started, which is what is measured, and the two side by side show by how much.
-    /// </summary>
+    /// <summary>3. On an idle system: submit → the job's own process started (it writes its clock), and submit → stopped.</summary>
     public static async Task LatencyAsync(ScenarioContext c)
     {
         await FloorScenario.EnsureMeasuredAsync(c);
@@ -100,45 +95,33 @@ internal static class JobScenarios
         var dir = Directory.CreateTempSubdirectory("drover-bench-latency-").FullName;
         try
         {
+            var toStart = new List<double>();
+            var toStopped = new List<double>();
             var n = c.Options.Size(200, 20);
             var cpu = CpuWindow.Start(c.Target);
-            var (toStart, toStopped) = await MeasureLatencyAsync(api, dir, n, "followed", id => api.FollowUntilStoppedAsync(id));
-            // One job at a time, each followed through its own event stream: the stream is part of what this costs per job.
-            cpu.Report(c.Report, "latency", n);
-            c.Report.AddLatencies("latency.submit_to_start", toStart);
-            c.Report.AddLatencies("latency.submit_to_stopped_followed", toStopped);
-            (toStart, toStopped) = await MeasureLatencyAsync(api, dir, n, "polled", async id =>
+            for (var i = 0; i < n; i++)
             {
+                var file = Path.Combine(dir, i.ToString(CultureInfo.InvariantCulture));
+                var body = Api.Json(new { commands = new[] { new { exec = new[] { "/bin/sh", "-c", "date +%s%N > \"$1\"", "sh", file } } } });
+                var submitted = NowNanoseconds();
+                var clock = Stopwatch.StartNew();
+                var id = await api.SubmitAsync(body);
+                // Poll the status tightly: this is the client's view, until /scheduler/events lets it follow instead.
                 while ((await api.StatusAsync(id)).State != Drover.Contracts.JobState.Stopped)
                     await Task.Delay(1);
-            });
-            c.Report.AddLatencies("latency.submit_to_start_polled", toStart);
+                toStopped.Add(clock.Elapsed.TotalMilliseconds);
+                var started = long.Parse(File.ReadAllText(file).Trim(), CultureInfo.InvariantCulture);
+                toStart.Add((started - submitted) / 1e6);
+            }
+            c.Report.AddLatencies("latency.submit_to_start", toStart);
             c.Report.AddLatencies("latency.submit_to_stopped_polled", toStopped);
+            // One job at a time, polled every millisecond: the polling is part of what this costs per job.
+            cpu.Report(c.Report, "latency", n);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static async Task<(List<double> ToStart, List<double> ToStopped)> MeasureLatencyAsync(
-        Api api, string dir, int n, string name, Func<long, Task> untilStopped)
-    {
-        var toStart = new List<double>();
-        var toStopped = new List<double>();
-        for (var i = 0; i < n; i++)
-        {
-            var file = Path.Combine(dir, $"{name}-{i.ToString(CultureInfo.InvariantCulture)}");
-            var body = Api.Json(new { commands = new[] { new { exec = new[] { "/bin/sh", "-c", "date +%s%N > \"$1\"", "sh", file } } } });
-            var submitted = NowNanoseconds();
-            var clock = Stopwatch.StartNew();
-            var id = await api.SubmitAsync(body);
-            await untilStopped(id);
-            toStopped.Add(clock.Elapsed.TotalMilliseconds);
-            var started = long.Parse(File.ReadAllText(file).Trim(), CultureInfo.InvariantCulture);
-            toStart.Add((started - submitted) / 1e6);
-        }
-        return (toStart, toStopped);
     }
 
     /// <summary>4. Status and filtered list calls with many jobs in the store (they wait on a node that never exists).</summary>

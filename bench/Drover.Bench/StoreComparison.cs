@@ -22,7 +22,6 @@ internal static class StoreComparison
         ("submit.drained.batch.jobs_per_s", "batch submissions/s, nodes drained"),
         ("latency.submit_to_start.p50", "submit->start p50 ms"),
         ("latency.submit_to_start.p99", "submit->start p99 ms"),
-        ("latency.submit_to_start_polled.p50", "submit->start p50 ms, status polled"),
         ("scale.10_nodes.placements_per_s", "placements/s (10 nodes)"),
         ("scale.1000_nodes.placements_per_s", "placements/s (1,000 nodes)"),
     ];
