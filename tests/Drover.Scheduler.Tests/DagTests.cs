@@ -358,6 +358,40 @@ public sealed class DagMigrationTests
 public class DagScaleTests() : ClusterTest(0)
 {
     [Fact]
+    public async Task A_dag_on_a_job_that_already_failed_stops_its_afterok_jobs_as_it_is_stored_and_queues_its_afternotok_job()
+    {
+        // No node exists: a queued job removed from the queue has stopped in error before the DAG is sent.
+        var failed = await Cluster.SubmitAsync(DagTests.Job("true"));
+        using (var remove = await Cluster.Client.DeleteAsync($"/scheduler/queue/{failed}"))
+            Assert.Equal(HttpStatusCode.OK, remove.StatusCode);
+        var upstream = await Cluster.StatusAsync(failed);
+        Assert.Equal((JobState.Stopped, JobStatus.Error), (upstream.State, upstream.Status));
+
+        var answer = await DagTests.SubmitDagAsync(Cluster, new
+        {
+            jobs = new Dictionary<string, object>
+            {
+                ["on-failed"] = DagTests.Job("true", failed),
+                ["after-that"] = DagTests.Job("true", "on-failed"),
+                ["cleanup"] = DagTests.Job("true", new { job = failed, condition = "afternotok" }),
+            },
+        });
+        // Decided in the request's own transaction: the first from the stored job, the second from the first, met
+        // in the same request.
+        var onFailed = await Cluster.StatusAsync(answer.Jobs["on-failed"]);
+        Assert.Equal((JobState.Stopped, JobStatus.Error, StopReason.DependencyFailed), (onFailed.State, onFailed.Status, onFailed.Reason));
+        Assert.Contains(failed.ToString(System.Globalization.CultureInfo.InvariantCulture), onFailed.Message, StringComparison.Ordinal);
+        var afterThat = await Cluster.StatusAsync(answer.Jobs["after-that"]);
+        Assert.Equal((JobState.Stopped, StopReason.DependencyFailed), (afterThat.State, afterThat.Reason));
+        Assert.Contains(answer.Jobs["on-failed"].ToString(System.Globalization.CultureInfo.InvariantCulture), afterThat.Message, StringComparison.Ordinal);
+        Assert.Equal(JobState.Queued, (await Cluster.StatusAsync(answer.Jobs["cleanup"])).State);
+        Assert.Empty((await Cluster.QueueEntryAsync(answer.Jobs["cleanup"])).WaitingOn);
+
+        var dag = await DagTests.DagAsync(Cluster, answer.Jobs["after-that"]);
+        Assert.Equal((answer.Jobs["on-failed"], 3), (dag.Root, dag.Jobs.Count));
+    }
+
+    [Fact]
     public async Task A_chain_of_10000_jobs_is_walked_and_a_failure_spreads_down_all_of_it()
     {
         const int Length = 10_000;
