@@ -20,8 +20,9 @@ internal static class JobScenarios
         var perBatch = c.Options.Size(10_000, 1_000);
         var batch = "{\"jobs\": [" + string.Join(',', Enumerable.Repeat(body, perBatch)) + "]}";
 
-        // Admission alone: with every node drained nothing runs, so these figures are the submit path's own, not
-        // shared with the jobs' placement and processes (which the figures below are). The jobs run afterwards.
+        // With every node drained nothing runs, so these figures are the submit path's (and the placement passes'
+        // that find no node), not shared with the jobs' processes as the figures below are. Measured first, they
+        // may still carry some compilation after the warm-up (see the README). The jobs run afterwards.
         var first = await api.SubmitAsync(body);
         await api.SetAllDrainedAsync(true);
         try
